@@ -1,0 +1,22 @@
+"""The Django app configuration."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class EsmsVoiceConfig(AppConfig):
+    """Registers the system checks and the log redaction when Django starts."""
+
+    name = "django_esms_voice"
+    label = "esms_voice"
+    verbose_name = _("eSMS voice calls")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Load the checks and protect the credentials in third-party logs."""
+        from . import checks  # noqa: F401
+        from .redaction import install_log_redaction
+
+        install_log_redaction()

@@ -1,0 +1,294 @@
+"""EsmsVoiceClient: one method per eSMS voice endpoint, typed results, table-driven errors."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .codes import ACCEPTED, DUPLICATE_REQUEST, CodeKind, describe_code
+from .conf import DEFAULTS, VoiceSettings, require_credentials, voice_settings
+from .exceptions import (
+    EsmsApiError,
+    EsmsConfigurationError,
+    EsmsConnectionError,
+    EsmsHTTPError,
+    EsmsInvalidResponse,
+    EsmsNotFoundYet,
+    EsmsRejected,
+    EsmsTimeout,
+    EsmsTransportError,
+)
+from .payloads import (
+    Balance,
+    CallRequest,
+    CallResult,
+    CallSubmission,
+    MalformedResult,
+    RecordCallRequest,
+    TemplateCallRequest,
+    normalize_smsid,
+    parse_call_result,
+)
+from .redaction import redact, register_secret
+
+logger = logging.getLogger(__name__)
+
+_ERROR_CLASSES: dict[CodeKind, type[EsmsApiError]] = {
+    CodeKind.CONFIGURATION: EsmsConfigurationError,
+    CodeKind.LATER: EsmsNotFoundYet,
+    CodeKind.REJECTED: EsmsRejected,
+}
+_BODY_PREVIEW = 120
+
+
+def _result_code(data: dict[str, Any]) -> str | None:
+    """Return the result code whichever key and type it came in."""
+    # Call endpoints answer "CodeResult", status and balance answer "CodeResponse";
+    # either may be a string or a number.
+    for key in ("CodeResult", "CodeResponse"):
+        if data.get(key) is not None:
+            return str(data[key]).strip()
+    return None
+
+
+class EsmsVoiceClient:
+    """Talks to the eSMS voice API over a pooled keep-alive session per thread."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        secret_key: str,
+        base_url: str = DEFAULTS["BASE_URL"],
+        balance_url: str = DEFAULTS["BALANCE_URL"],
+        timeout: tuple[float, float] = DEFAULTS["TIMEOUT"],
+        defaults: VoiceSettings | None = None,
+    ) -> None:
+        if not api_key or not secret_key:
+            raise ValueError("EsmsVoiceClient needs both api_key and secret_key.")
+        register_secret(api_key)
+        register_secret(secret_key)
+        self._credentials = {"ApiKey": api_key, "SecretKey": secret_key}
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.balance_url = balance_url if balance_url.endswith("/") else balance_url + "/"
+        self.timeout = timeout
+        self._defaults = defaults
+        self._local = threading.local()
+
+    @classmethod
+    def from_settings(cls) -> EsmsVoiceClient:
+        """Build a client from ESMS_VOICE, with its call defaults applied to every call."""
+        conf = voice_settings()
+        api_key, secret_key = require_credentials()
+        return cls(
+            api_key=api_key,
+            secret_key=secret_key,
+            base_url=conf.base_url,
+            balance_url=conf.balance_url,
+            timeout=conf.timeout,
+            defaults=conf,
+        )
+
+    def __repr__(self) -> str:
+        return f"<EsmsVoiceClient base_url={self.base_url!r}>"
+
+    @property
+    def session(self) -> requests.Session:
+        """Return this thread's keep-alive session (requests sessions are not thread-safe)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=4, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = f"django-esms-voice/{__version__}"
+            self._local.session = session
+        return session
+
+    def close(self) -> None:
+        """Close this thread's session and its connections."""
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+    def make_record_call(self, request: RecordCallRequest) -> CallSubmission:
+        """Place a call that plays a recording (MakeCallRecord_V2)."""
+        return self._make_call("MakeCallRecord_V2", self._with_defaults(request))
+
+    def make_template_call(self, request: TemplateCallRequest) -> CallSubmission:
+        """Place a call that reads a text-to-speech script (MakeCallTemplate_V2)."""
+        return self._make_call("MakeCallTemplate_V2", self._with_defaults(request))
+
+    def get_send_status(self, reference_id: str) -> CallResult:
+        """Ask for the current state of a call by its SMSID (GetSendStatus)."""
+        smsid = normalize_smsid(reference_id)
+        if not smsid:
+            raise ValueError("get_send_status needs the SMSID eSMS returned for the call.")
+        endpoint = "GetSendStatus"
+        data = self._get(endpoint, {"ReferenceId": smsid})
+        self._raise_for_code(endpoint, data, success=(ACCEPTED,))
+        try:
+            result = parse_call_result(data)
+        except MalformedResult as exc:
+            raise EsmsInvalidResponse(str(exc), endpoint=endpoint) from None
+        return replace(result, reference_id=normalize_smsid(result.reference_id) or smsid)
+
+    def get_balance(self) -> Balance:
+        """Return the account balance (GetBalance_json, a JSON POST on another host)."""
+        endpoint = "GetBalance_json"
+        data = self._request(
+            endpoint, "POST", self.balance_url + endpoint, json_body=self._credentials
+        )
+        self._raise_for_code(endpoint, data, success=(ACCEPTED,))
+        try:
+            balance = Decimal(str(data.get("Balance", "")).strip())
+        except InvalidOperation:
+            raise EsmsInvalidResponse(
+                "the Balance field is not a number", endpoint=endpoint
+            ) from None
+        user_id = data.get("UserID")
+        return Balance(balance=balance, user_id=None if user_id is None else str(user_id))
+
+    def _with_defaults(self, request: CallRequest) -> CallRequest:
+        """Fill the options the caller left out with the ESMS_VOICE call defaults."""
+        conf = self._defaults
+        if conf is None:
+            return request
+        if isinstance(request, RecordCallRequest):
+            fill = {
+                "max_repeat": conf.default_max_repeat,
+                "max_retry": conf.default_max_retry,
+                "wait_retry": conf.default_wait_retry,
+                "time_wait_to_ivr": conf.default_time_wait_to_ivr,
+            }
+        else:
+            fill = {"voice": conf.default_voice, "speed": conf.default_speed}
+        missing = {k: v for k, v in fill.items() if getattr(request, k) is None and v is not None}
+        return replace(request, **missing) if missing else request
+
+    def _make_call(self, endpoint: str, request: CallRequest) -> CallSubmission:
+        """Send a call request; 100 and 124 mean eSMS has the call, any other code raises."""
+        data = self._get(endpoint, request.to_params())
+        code = self._raise_for_code(endpoint, data, success=(ACCEPTED, DUPLICATE_REQUEST))
+        smsid = normalize_smsid(data.get("SMSID")) or None
+        if code == ACCEPTED and smsid is None:
+            raise EsmsInvalidResponse("code 100 came without an SMSID", endpoint=endpoint)
+        return CallSubmission(
+            code=code,
+            smsid=smsid,
+            request_id=request.request_id,
+            already_received=code == DUPLICATE_REQUEST,
+        )
+
+    def _raise_for_code(self, endpoint: str, data: dict[str, Any], success: tuple[str, ...]) -> str:
+        """Return the result code when it means success, else raise the error its kind names."""
+        code = _result_code(data)
+        if code is None:
+            raise EsmsInvalidResponse(
+                "the answer has no CodeResult/CodeResponse", endpoint=endpoint
+            )
+        if code in success:
+            return code
+        entry = describe_code(code)
+        error_class = _ERROR_CLASSES.get(entry.kind, EsmsRejected)
+        raise error_class(
+            code=code,
+            endpoint=endpoint,
+            provider_message=redact(str(data.get("ErrorMessage") or "")[:200]),
+            description=str(entry.description),
+            retryable=entry.retryable,
+            data={k: v for k, v in data.items() if k not in ("ApiKey", "SecretKey")},
+        )
+
+    def _get(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
+        """GET a voice endpoint with the credentials in the query string, as eSMS requires."""
+        return self._request(
+            endpoint, "GET", self.base_url + endpoint, params={**self._credentials, **params}
+        )
+
+    def _request(
+        self,
+        endpoint: str,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return its JSON object; transport failures become our errors."""
+        started = time.monotonic()
+        failure: EsmsTransportError | None = None
+        try:
+            response = self.session.request(
+                method, url, params=params, json=json_body, timeout=self.timeout
+            )
+        except requests.Timeout:
+            failure = EsmsTimeout(f"no answer within {self.timeout[1]:g} s", endpoint=endpoint)
+        except requests.ConnectionError as exc:
+            reason = type(exc).__name__
+            failure = EsmsConnectionError(f"connection failed ({reason})", endpoint=endpoint)
+        except requests.RequestException as exc:
+            failure = EsmsTransportError(
+                f"request failed ({type(exc).__name__})", endpoint=endpoint
+            )
+        if failure is not None:
+            # Raised outside the except block so that no chained exception carries the URL.
+            logger.warning("%s", failure)
+            raise failure
+        elapsed_ms = (time.monotonic() - started) * 1000
+        try:
+            return self._json_object(endpoint, response)
+        finally:
+            logger.debug("eSMS %s: HTTP %s in %.0f ms", endpoint, response.status_code, elapsed_ms)
+
+    @staticmethod
+    def _json_object(endpoint: str, response: requests.Response) -> dict[str, Any]:
+        """Return the answer's JSON object, or raise the transport error that describes it."""
+        preview = redact(response.text[:_BODY_PREVIEW])
+        if response.status_code >= 400:
+            raise EsmsHTTPError(
+                f"HTTP {response.status_code}: {preview!r}",
+                endpoint=endpoint,
+                status_code=response.status_code,
+            )
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise EsmsInvalidResponse(
+                f"the answer is not a JSON object: {preview!r}", endpoint=endpoint
+            )
+        return data
+
+
+@cache
+def _cached_client() -> EsmsVoiceClient:
+    """Build the shared client once, so that every task reuses its keep-alive sessions."""
+    return EsmsVoiceClient.from_settings()
+
+
+def get_client() -> EsmsVoiceClient:
+    """Return the client configured by ESMS_VOICE (rebuilt when a test changes the setting)."""
+    return _cached_client()
+
+
+def _reset_client(**kwargs: Any) -> None:
+    """Forget the shared client when ESMS_VOICE changes."""
+    if kwargs.get("setting") == "ESMS_VOICE":
+        _cached_client.cache_clear()
+
+
+from django.core.signals import setting_changed  # noqa: E402
+
+setting_changed.connect(_reset_client)

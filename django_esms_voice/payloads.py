@@ -1,0 +1,340 @@
+"""Typed eSMS requests and results: validated before sending, parsed from every documented form."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
+
+from .conf import SPEEDS, VOICES
+from .exceptions import EsmsInputError
+from .phone import normalize_phone
+
+VIETNAM_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+SEND_DATE_FORMAT = "%Y/%m/%d %H:%M:%S"
+VARIABLE_SEPARATOR = "||"
+MAX_REQUEST_ID_LENGTH = 50
+
+
+def format_send_date(value: object) -> str:
+    """Format an aware datetime as eSMS's SendDate: yyyy/MM/dd HH:mm:ss in Vietnam time."""
+    if not isinstance(value, dt.datetime):
+        raise EsmsInputError(
+            "send_at",
+            _("Give a date and time (datetime), not %(type)s.") % {"type": type(value).__name__},
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise EsmsInputError(
+            "send_at",
+            _(
+                "The schedule must be timezone-aware: a naive time would be read as Vietnam time "
+                "and could ring at the wrong hour."
+            ),
+        )
+    return value.astimezone(VIETNAM_TZ).strftime(SEND_DATE_FORMAT)
+
+
+def _text(name: str, value: object, *, required: bool, max_length: int | None = None) -> str:
+    """Return a stripped text value, refusing empty required ones and over-long ones."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise EsmsInputError(name, _("This value is required."))
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise EsmsInputError(
+            name, _("Expected text, got %(type)s.") % {"type": type(value).__name__}
+        )
+    text = str(value).strip()
+    if max_length is not None and len(text) > max_length:
+        raise EsmsInputError(
+            name, _("At most %(max)d characters are allowed.") % {"max": max_length}
+        )
+    return text
+
+
+def _whole(name: str, value: object, *, low: int, high: int | None = None) -> int | None:
+    """Return an optional whole number within bounds, or refuse it saying the bounds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EsmsInputError(name, _("Expected a whole number, got %(value)r.") % {"value": value})
+    if value < low or (high is not None and value > high):
+        bounds = f"{low}-{high}" if high is not None else f">= {low}"
+        raise EsmsInputError(
+            name, _("Must be %(bounds)s, got %(value)d.") % {"bounds": bounds, "value": value}
+        )
+    return value
+
+
+def _ivr_key(value: object) -> int | None:
+    """Return the IVR key as 0-9; a one-digit string is accepted."""
+    if isinstance(value, str) and len(value.strip()) == 1 and value.strip().isdigit():
+        value = int(value.strip())
+    return _whole("ivr", value, low=0, high=9)
+
+
+def _callback_url(value: object) -> str:
+    """Return an absolute http(s) callback URL, unencoded (requests encodes it once)."""
+    url = _text("callback_url", value, required=False)
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise EsmsInputError("callback_url", _("Must be an absolute http(s) URL."))
+    return url
+
+
+def _variables(values: object) -> tuple[str, ...]:
+    """Return the script variables as text, refusing values that would break the || joining."""
+    if values is None:
+        return ()
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise EsmsInputError("variables", _("Give a list of values, one per script variable."))
+    cleaned: list[str] = []
+    for position, value in enumerate(values, start=1):
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise EsmsInputError(
+                "variables", _("Value %(n)d must be text or a number.") % {"n": position}
+            )
+        text = str(value)
+        if VARIABLE_SEPARATOR in text:
+            raise EsmsInputError(
+                "variables",
+                _("Value %(n)d contains '||', which eSMS uses to separate the values.")
+                % {"n": position},
+            )
+        cleaned.append(text)
+    return tuple(cleaned)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CallRequest:
+    """What both call endpoints share: the phone, the template and the delivery options."""
+
+    phone: str
+    template_id: str
+    request_id: str | None = None
+    send_at: dt.datetime | None = None
+    callback_url: str | None = None
+
+    def __post_init__(self) -> None:
+        """Validate and normalise the shared values; refuse before any request is made."""
+        object.__setattr__(self, "phone", normalize_phone(self.phone))
+        object.__setattr__(
+            self, "template_id", _text("template_id", self.template_id, required=True)
+        )
+        request_id = _text(
+            "request_id", self.request_id, required=False, max_length=MAX_REQUEST_ID_LENGTH
+        )
+        object.__setattr__(self, "request_id", request_id or None)
+        if self.send_at is not None:
+            format_send_date(self.send_at)
+        object.__setattr__(self, "callback_url", _callback_url(self.callback_url) or None)
+
+    def _common_params(self, request_id_name: str) -> dict[str, str]:
+        """Return the shared query parameters, leaving out what was not given."""
+        params = {"TemplateId": self.template_id, "Phone": self.phone}
+        if self.send_at is not None:
+            params["SendDate"] = format_send_date(self.send_at)
+        if self.callback_url:
+            params["CallbackUrl"] = self.callback_url
+        if self.request_id:
+            params[request_id_name] = self.request_id
+        return params
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordCallRequest(_CallRequest):
+    """MakeCallRecord_V2: call a phone and play a recording uploaded on account.esms.vn."""
+
+    number_forward: str | None = None
+    ivr: int | None = None
+    max_repeat: int | None = None
+    max_retry: int | None = None
+    time_wait_to_ivr: int | None = None
+    wait_retry: int | None = None
+
+    def __post_init__(self) -> None:
+        """Validate the recording call's own options."""
+        super().__post_init__()
+        forward = self.number_forward
+        if forward not in (None, ""):
+            forward = normalize_phone(forward, field="number_forward")
+        object.__setattr__(self, "number_forward", forward or None)
+        object.__setattr__(self, "ivr", _ivr_key(self.ivr))
+        if (self.ivr is None) != (self.number_forward is None):
+            raise EsmsInputError(
+                "ivr",
+                _("The IVR key and the forward number go together: give both or neither."),
+            )
+        for name in ("max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry"):
+            _whole(name, getattr(self, name), low=0)
+
+    def to_params(self) -> dict[str, str]:
+        """Return the documented query parameters (without the credentials)."""
+        # This endpoint alone spells the parameter "RequestID".
+        params = self._common_params("RequestID")
+        optional = {
+            "NumberForward": self.number_forward,
+            "Ivr": self.ivr,
+            "MaxRepeat": self.max_repeat,
+            "MaxRetry": self.max_retry,
+            "TimeWaitToIvr": self.time_wait_to_ivr,
+            "WaitRetry": self.wait_retry,
+        }
+        params.update({name: str(value) for name, value in optional.items() if value is not None})
+        return params
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemplateCallRequest(_CallRequest):
+    """MakeCallTemplate_V2: call a phone and read a registered script with its variables."""
+
+    variables: Sequence[str] = ()
+    voice: str | None = None
+    speed: int | None = None
+
+    def __post_init__(self) -> None:
+        """Validate the script values, the voice and the speed."""
+        super().__post_init__()
+        object.__setattr__(self, "variables", _variables(self.variables))
+        if self.voice is not None and self.voice not in VOICES:
+            raise EsmsInputError(
+                "voice",
+                _("Must be one of %(choices)s, got %(value)r.")
+                % {"choices": ", ".join(VOICES), "value": self.voice},
+            )
+        if self.speed is not None and (isinstance(self.speed, bool) or self.speed not in SPEEDS):
+            raise EsmsInputError(
+                "speed",
+                _("Must be a whole number from -3 to 3, got %(value)r.") % {"value": self.speed},
+            )
+
+    def to_params(self) -> dict[str, str]:
+        """Return the documented query parameters (without the credentials)."""
+        params = self._common_params("RequestId")
+        if self.variables:
+            params["VariableListStr"] = VARIABLE_SEPARATOR.join(self.variables)
+        if self.voice is not None:
+            params["Voice"] = self.voice
+        if self.speed is not None:
+            params["Speed"] = str(self.speed)
+        return params
+
+
+CallRequest = RecordCallRequest | TemplateCallRequest
+
+
+@dataclass(frozen=True)
+class CallSubmission:
+    """eSMS accepted a call (100), or had already received it under this RequestId (124)."""
+
+    code: str
+    smsid: str | None
+    request_id: str | None
+    already_received: bool = False
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """The result fields of one call, from a callback or a GetSendStatus answer."""
+
+    reference_id: str
+    send_status: int | None
+    call_status: str
+    call_duration: int | None
+    ivr: str
+    sent_result: int | None
+    price: Decimal | None = None
+    cid: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The eSMS account balance."""
+
+    balance: Decimal
+    user_id: str | None
+
+
+class MalformedResult(ValueError):
+    """A result field has a value the docs do not allow; the message names the field."""
+
+
+SEND_STATUSES = (2, 5, 7)
+
+
+def normalize_smsid(value: object) -> str:
+    """Strip an SMSID/ReferenceId (the docs' sample has a trailing space)."""
+    return str(value).strip() if value is not None else ""
+
+
+def _optional_int(data: Mapping[str, Any], name: str) -> int | None:
+    """Read a whole number sent as a JSON number or a string; missing or empty is None."""
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise MalformedResult(f"{name} is not a whole number: {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise MalformedResult(f"{name} is not a whole number: {str(value)[:40]!r}") from None
+    if not -(2**31) <= number < 2**31:
+        raise MalformedResult(f"{name} is out of range: {str(value)[:40]!r}")
+    return number
+
+
+def _optional_decimal(data: Mapping[str, Any], name: str) -> Decimal | None:
+    """Read a decimal amount (Price) sent as text; missing or empty is None."""
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise MalformedResult(f"{name} is not a number: {str(value)[:40]!r}") from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
+        raise MalformedResult(f"{name} is out of range: {str(value)[:40]!r}")
+    return amount
+
+
+def _short_text(data: Mapping[str, Any], name: str, max_length: int) -> str:
+    """Read a short text field, refusing values too long to be real."""
+    value = data.get(name)
+    text = "" if value is None else str(value).strip()
+    if len(text) > max_length:
+        raise MalformedResult(f"{name} is longer than {max_length} characters")
+    return text
+
+
+def parse_call_result(data: Mapping[str, Any]) -> CallResult:
+    """Parse result fields from a callback's query or a status answer; raise MalformedResult."""
+    send_status = _optional_int(data, "SendStatus")
+    if send_status is not None and send_status not in SEND_STATUSES:
+        raise MalformedResult(f"SendStatus {send_status} is not one of {SEND_STATUSES}")
+    sent_result = _optional_int(data, "SentResult")
+    if sent_result not in (None, 0, 1):
+        raise MalformedResult(f"SentResult {sent_result} is neither 0 nor 1")
+    duration = _optional_int(data, "CallDuration")
+    if duration is not None and duration < 0:
+        raise MalformedResult(f"CallDuration {duration} is negative")
+    return CallResult(
+        reference_id=_short_text(data, "ReferenceId", 100),
+        send_status=send_status,
+        call_status=" ".join(_short_text(data, "CallStatus", 40).upper().split()),
+        call_duration=duration,
+        ivr=_short_text(data, "Ivr", 20),
+        sent_result=sent_result,
+        price=_optional_decimal(data, "Price"),
+        cid=_short_text(data, "CID", 40),
+        raw=dict(data),
+    )

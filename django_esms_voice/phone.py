@@ -1,0 +1,78 @@
+"""Vietnamese phone numbers: one validation and normalisation helper for the whole app."""
+
+from __future__ import annotations
+
+import phonenumbers
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from phonenumbers import NumberParseException, ValidationResult
+
+from .exceptions import InvalidPhoneNumber
+
+VIETNAM_REGION = "VN"
+VIETNAM_COUNTRY_CODE = 84
+
+TOO_SHORT = gettext_lazy("it is too short")
+TOO_LONG = gettext_lazy("it is too long")
+BAD_COUNTRY_CODE = gettext_lazy("the country code is not valid")
+
+_PARSE_REASONS: dict[int, Promise] = {
+    NumberParseException.INVALID_COUNTRY_CODE: BAD_COUNTRY_CODE,
+    NumberParseException.NOT_A_NUMBER: gettext_lazy("it is not a phone number"),
+    NumberParseException.TOO_SHORT_AFTER_IDD: TOO_SHORT,
+    NumberParseException.TOO_SHORT_NSN: TOO_SHORT,
+    NumberParseException.TOO_LONG: TOO_LONG,
+}
+
+_LENGTH_REASONS: dict[ValidationResult, Promise] = {
+    ValidationResult.TOO_SHORT: TOO_SHORT,
+    ValidationResult.TOO_LONG: TOO_LONG,
+    ValidationResult.INVALID_LENGTH: gettext_lazy("it has the wrong number of digits"),
+    ValidationResult.INVALID_COUNTRY_CODE: BAD_COUNTRY_CODE,
+}
+UNREADABLE = gettext_lazy("it cannot be read")
+UNKNOWN_PREFIX = gettext_lazy("no Vietnamese network uses this prefix")
+
+
+def _refuse(value: str, reason: str | Promise, field: str) -> InvalidPhoneNumber:
+    """Build the error for a refused number, translated, naming the number and the reason."""
+    message = _("%(value)s is not a valid Vietnamese phone number: %(reason)s.") % {
+        "value": value,
+        "reason": reason,
+    }
+    return InvalidPhoneNumber(message, field=field, value=value)
+
+
+def normalize_phone(value: object, *, field: str = "phone") -> str:
+    """Return a Vietnamese number in the national digits eSMS expects (0901888484), or raise."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise InvalidPhoneNumber(_("A phone number must be text."), field=field, value=repr(value))
+    text = str(value).strip()
+    if not text:
+        raise InvalidPhoneNumber(_("A phone number is required."), field=field, value=text)
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    try:
+        number = phonenumbers.parse(text, VIETNAM_REGION)
+    except NumberParseException as exc:
+        raise _refuse(shown, _PARSE_REASONS.get(exc.error_type, UNREADABLE), field) from None
+    if number.country_code != VIETNAM_COUNTRY_CODE:
+        reason = _("it belongs to country code +%(code)s, not Vietnam (+84)") % {
+            "code": number.country_code
+        }
+        raise _refuse(shown, reason, field)
+    if not phonenumbers.is_valid_number(number):
+        length = phonenumbers.is_possible_number_with_reason(number)
+        reason = _LENGTH_REASONS.get(length, UNKNOWN_PREFIX)
+        raise _refuse(shown, reason, field)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return "".join(ch for ch in national if ch.isdigit())
+
+
+def is_valid_phone(value: object) -> bool:
+    """Say whether a value is a valid Vietnamese phone number."""
+    try:
+        normalize_phone(value)
+    except InvalidPhoneNumber:
+        return False
+    return True
