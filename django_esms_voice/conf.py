@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
 from functools import cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "PENDING_GRACE": 120.0,
     "SUBMIT_LEASE": 300.0,
     "POLL_AFTER": 900.0,
+    "CALLBACK_ALLOWED_NETWORKS": None,
+    "CALLBACK_PROXY_COUNT": 0,
 }
 
 SECRET_KEYS = ("API_KEY", "SECRET_KEY")
@@ -81,6 +86,8 @@ class VoiceSettings:
     pending_grace: float
     submit_lease: float
     poll_after: float
+    callback_allowed_networks: tuple[IPv4Network | IPv6Network, ...] | None
+    callback_proxy_count: int
 
 
 def _name(key: str) -> str:
@@ -111,7 +118,13 @@ def _check_url(key: str, value: object, problems: list[Problem], check_id: str) 
 
 def _is_loopback(hostname: str) -> bool:
     """Say whether a host name points at this machine, where plain http is acceptable."""
-    return hostname in ("localhost", "::1") or hostname.startswith("127.")
+    if hostname == "localhost":
+        return True
+    try:
+        # An address, not a prefix test: "127.example.com" is a public name.
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_callback_base_url(value: object, problems: list[Problem]) -> None:
@@ -158,7 +171,12 @@ def _number(
     if value is None and (key.startswith("DEFAULT_") or key == "RATE_LIMIT"):
         return None
     kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or not math.isfinite(value)
+        or value < minimum
+    ):
         kind = "a whole number" if integer else "a number"
         problems.append(
             Problem(
@@ -178,7 +196,10 @@ def _timeout(raw: dict[str, Any], problems: list[Problem]) -> tuple[float, float
     if (
         not isinstance(pair, tuple | list)
         or len(pair) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in pair)
+        or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in pair
+        )
     ):
         problems.append(
             Problem(
@@ -197,7 +218,10 @@ def _choice(
 ) -> Any:
     """Return a setting limited to documented values, or record a problem naming them."""
     value = raw[key]
-    if value is not None and (isinstance(value, bool) or value not in allowed):
+    kind = int if isinstance(allowed, range) else str  # 1.0 == 1, but eSMS would get "1.0"
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, kind) or value not in allowed
+    ):
         problems.append(
             Problem(
                 "esms_voice.E004",
@@ -219,6 +243,7 @@ def _credential(
             Problem(check_id, f"{_name(key)} must be text.", f"Set {_name(key)} to a string.")
         )
         return None
+    value = value.strip() if value else None  # blank is as good as missing
     if not value:
         problems.append(
             Problem(
@@ -229,7 +254,28 @@ def _credential(
             )
         )
         return None
-    return value.strip()
+    return value
+
+
+def _networks(raw: dict[str, Any], problems: list[Problem]) -> tuple[Any, ...] | None:
+    """Return CALLBACK_ALLOWED_NETWORKS as ip_network objects (None: any source allowed)."""
+    value = raw["CALLBACK_ALLOWED_NETWORKS"]
+    if value is None:
+        return None
+    key = _name("CALLBACK_ALLOWED_NETWORKS")
+    try:
+        if isinstance(value, str):
+            raise TypeError
+        return tuple(ip_network(str(item), strict=False) for item in value)
+    except (TypeError, ValueError):
+        problems.append(
+            Problem(
+                "esms_voice.E004",
+                f"{key} must be a list of networks like ['203.0.113.0/24'], got {value!r}.",
+                f"Fix {key}, or set it to None to accept callbacks from any address.",
+            )
+        )
+        return ()
 
 
 def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
@@ -281,6 +327,8 @@ def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
         pending_grace=float(_number(raw, "PENDING_GRACE", problems, integer=False)),
         submit_lease=float(_number(raw, "SUBMIT_LEASE", problems, integer=False, minimum=1)),
         poll_after=float(_number(raw, "POLL_AFTER", problems, integer=False)),
+        callback_allowed_networks=_networks(raw, problems),
+        callback_proxy_count=_number(raw, "CALLBACK_PROXY_COUNT", problems, integer=True),
     )
     return voice_settings, problems
 

@@ -1,0 +1,150 @@
+"""The DRF view eSMS calls with each result: authenticated by the signed per-call URL."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, transaction
+from django.http import QueryDict
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .conf import voice_settings
+from .models import EventSource
+from .payloads import CallResult, MalformedResult, parse_call_result
+from .signing import is_valid_token
+
+security_logger = logging.getLogger("django_esms_voice.security")
+logger = logging.getLogger(__name__)
+
+
+def client_address(request: Request) -> str | None:
+    """Return the caller's IP, trusting X-Forwarded-For only as far as CALLBACK_PROXY_COUNT says."""
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = voice_settings().callback_proxy_count
+    if proxies:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if len(forwarded) >= proxies:
+            address = forwarded[-proxies]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def is_allowed_address(address: str | None) -> bool:
+    """Say whether CALLBACK_ALLOWED_NETWORKS lets this address call back (no list: anyone)."""
+    networks = voice_settings().callback_allowed_networks
+    if not networks:
+        return True
+    if address is None:
+        return False
+    ip = ipaddress.ip_address(address)
+    return any(ip in network for network in networks)
+
+
+def parse_delivery(data: QueryDict | dict[str, Any]) -> tuple[CallResult | None, str]:
+    """Parse a delivery's fields; return (result, "") or (None, why it is invalid)."""
+    fields: dict[str, Any] = {}
+    items = data.lists() if isinstance(data, QueryDict) else ((k, [v]) for k, v in data.items())
+    for key, values in items:
+        distinct = {str(v) for v in values}
+        if len(distinct) > 1:
+            return None, f"parameter {str(key)[:40]!r} repeated with different values"
+        fields[str(key)] = values[-1] if values else ""
+    if "SendStatus" not in fields:
+        return None, "SendStatus is missing"
+    try:
+        return parse_call_result(fields), ""
+    except MalformedResult as exc:
+        return None, str(exc)
+
+
+class CallbackView(APIView):
+    """Receive one eSMS result (GET, or POST), store it, apply it, and answer 200."""
+
+    # eSMS cannot sign or log in: the HMAC token in the URL path is the credential.
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
+    renderer_classes = [JSONRenderer]
+    parser_classes = [FormParser, JSONParser]
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """Exempt the view from ATOMIC_REQUESTS and LoginRequiredMiddleware (CSRF: DRF does)."""
+        view = transaction.non_atomic_requests(super().as_view(**initkwargs))
+        view.login_required = False
+        return view
+
+    def get(self, request: Request, call_uuid: Any, token: str) -> Response:
+        """eSMS sends results as a GET with query parameters."""
+        return self._receive(request, call_uuid, token, request.query_params, "")
+
+    def post(self, request: Request, call_uuid: Any, token: str) -> Response:
+        """Accept the same fields as a form or JSON body, for proxies that re-post."""
+        try:
+            body = request.data
+        except ParseError:
+            body = {"SendStatus": "unparseable body"}
+        data = request.query_params.copy()
+        if isinstance(body, QueryDict):
+            for key, values in body.lists():
+                data.setlist(key, data.getlist(key) + values)
+        elif isinstance(body, dict):
+            for key, value in body.items():
+                data.appendlist(str(key), str(value))
+        else:
+            data.appendlist("SendStatus", "body is not an object")
+        raw_body = request.body.decode("utf-8", "replace") if request.body else ""
+        return self._receive(request, call_uuid, token, data, raw_body)
+
+    def _receive(
+        self, request: Request, call_uuid: Any, token: str, data: QueryDict, body: str
+    ) -> Response:
+        """Authenticate, store, apply; 404 for forgeries, 503 when the database is down."""
+        address = client_address(request)
+        if not is_valid_token(call_uuid, token):
+            security_logger.warning(
+                "eSMS callback refused: bad token for call %s from %s", call_uuid, address
+            )
+            return Response(status=404)
+        if not is_allowed_address(address):
+            security_logger.warning(
+                "eSMS callback refused: %s is not in CALLBACK_ALLOWED_NETWORKS (call %s)",
+                address,
+                call_uuid,
+            )
+            return Response(status=404)
+        result, error = parse_delivery(data)
+        raw = request.META.get("QUERY_STRING", "")
+        if body:
+            raw = f"{raw}\n\n{body}" if raw else body
+        try:
+            event = services.record_result(
+                call_uuid=call_uuid,
+                source=EventSource.CALLBACK,
+                raw=raw,
+                result=result,
+                error=error,
+                remote_addr=address,
+                method=request.method or "",
+            )
+        except (OperationalError, InterfaceError):
+            logger.exception("eSMS callback for call %s: database unavailable", call_uuid)
+            return Response({"detail": "database unavailable, retry later"}, status=503)
+        if event is None:
+            security_logger.warning(
+                "eSMS callback refused: no call %s (valid token) from %s", call_uuid, address
+            )
+            return Response(status=404)
+        return Response({"outcome": event.outcome})

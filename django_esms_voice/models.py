@@ -1,0 +1,288 @@
+"""VoiceCall, one call to one phone, and CallbackEvent, every delivery and poll stored raw."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .exceptions import EsmsInputError
+from .payloads import RecordCallRequest, TemplateCallRequest
+from .states import FINAL, CallStatus
+
+
+class CallKind(models.TextChoices):
+    """Which eSMS endpoint places the call."""
+
+    RECORD = "record", _("Recording")
+    TEMPLATE = "template", _("Text-to-speech script")
+
+
+class Voice(models.TextChoices):
+    """The text-to-speech voices eSMS documents."""
+
+    MALE = "male", _("Northern male")
+    FEMALE = "female", _("Northern female")
+    HATIEUMAI = "hatieumai", _("Southern female (Hà Tiểu Mai)")
+    NGOCLAM = "ngoclam", _("Huế female (Ngọc Lam)")
+
+
+class VoiceCallQuerySet(models.QuerySet["VoiceCall"]):
+    """Filters the admin, the services and the sweep share."""
+
+    def final(self) -> VoiceCallQuerySet:
+        """Calls that will not change any more (but for a correction)."""
+        return self.filter(status__in=FINAL)
+
+    def open(self) -> VoiceCallQuerySet:
+        """Calls still on their way to a final status."""
+        return self.exclude(status__in=FINAL)
+
+
+class VoiceCall(models.Model):
+    """One automated call to one phone number, followed to its final result."""
+
+    uuid = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=10, choices=CallKind.choices)
+    template_id = models.CharField(
+        _("recording or script id"),
+        max_length=50,
+        help_text=_("The id of the recording or script registered on account.esms.vn."),
+    )
+    variables = models.JSONField(_("script variables"), default=list, blank=True)
+    voice = models.CharField(_("voice"), max_length=12, choices=Voice.choices, blank=True)
+    speed = models.SmallIntegerField(_("speed"), null=True, blank=True)
+    number_forward = models.CharField(_("forward number"), max_length=16, blank=True)
+    ivr_key = models.PositiveSmallIntegerField(_("IVR key"), null=True, blank=True)
+    max_repeat = models.PositiveSmallIntegerField(_("repeats"), null=True, blank=True)
+    max_retry = models.PositiveSmallIntegerField(_("redials"), null=True, blank=True)
+    time_wait_to_ivr = models.PositiveSmallIntegerField(
+        _("seconds to wait for the key"), null=True, blank=True
+    )
+    wait_retry = models.PositiveIntegerField(_("seconds between redials"), null=True, blank=True)
+    send_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    phone = models.CharField(_("phone number"), max_length=16)
+
+    status = models.CharField(
+        _("status"), max_length=12, choices=CallStatus.choices, default=CallStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error_code = models.CharField(_("last error code"), max_length=32, blank=True)
+    last_error_message = models.TextField(_("last error"), blank=True)
+    smsid = models.CharField(_("eSMS id (SMSID)"), max_length=100, blank=True)
+
+    call_status = models.CharField(_("eSMS call status"), max_length=40, blank=True)
+    duration = models.PositiveIntegerField(_("duration (s)"), null=True, blank=True)
+    ivr_pressed = models.CharField(_("key pressed"), max_length=20, blank=True)
+    price = models.DecimalField(_("price"), max_digits=16, decimal_places=4, null=True, blank=True)
+    sent_result = models.SmallIntegerField(_("sent result"), null=True, blank=True)
+    cid = models.CharField(_("caller id"), max_length=40, blank=True)
+    send_status = models.SmallIntegerField(_("eSMS send status"), null=True, blank=True)
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    claimed_at = models.DateTimeField(_("claimed by a worker"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    submitted_at = models.DateTimeField(_("accepted by eSMS"), null=True, blank=True)
+    last_polled_at = models.DateTimeField(_("last status poll"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("linked type")
+    )
+    object_id = models.CharField(_("linked object id"), max_length=64, blank=True)
+    content_object = GenericForeignKey("content_type", "object_id")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    event_fingerprints = models.JSONField(
+        _("fingerprints of applied results"), default=list, blank=True, editable=False
+    )
+    batch = models.CharField(_("batch"), max_length=100, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    retry_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+        verbose_name=_("retry of"),
+    )
+
+    objects = VoiceCallQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("voice call")
+        verbose_name_plural = _("voice calls")
+        ordering = ("-created_at", "-id")
+        permissions = [("place_voicecall", _("Can place voice calls (spends eSMS credit)"))]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="esms_voice_status_created"),
+            models.Index(fields=["-created_at"], name="esms_voice_created"),
+            models.Index(fields=["kind", "-created_at"], name="esms_voice_kind_created"),
+            models.Index(fields=["batch"], name="esms_voice_batch", condition=~Q(batch="")),
+            models.Index(fields=["phone"], name="esms_voice_phone"),
+            models.Index(fields=["smsid"], name="esms_voice_smsid", condition=~Q(smsid="")),
+            models.Index(fields=["content_type", "object_id"], name="esms_voice_linked"),
+            # The sweep's three queries, each over the few open calls only.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="esms_voice_sweep_pending",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["claimed_at"],
+                name="esms_voice_sweep_submitting",
+                condition=Q(status="submitting"),
+            ),
+            models.Index(
+                fields=["last_polled_at", "submitted_at"],
+                name="esms_voice_sweep_poll",
+                condition=Q(status__in=["accepted", "in_progress"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.phone} ({self.get_status_display()})"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the call has reached a final status."""
+        return self.status in FINAL
+
+    def build_request(
+        self, callback_url: str | None = None
+    ) -> RecordCallRequest | TemplateCallRequest:
+        """Return the validated eSMS request for this call; raises EsmsInputError."""
+        common: dict[str, Any] = {
+            "phone": self.phone,
+            "template_id": self.template_id,
+            "request_id": str(self.uuid),
+            "send_at": self.send_at,
+            "callback_url": callback_url,
+        }
+        if self.kind == CallKind.TEMPLATE:
+            return TemplateCallRequest(
+                **common, variables=self.variables or (), voice=self.voice or None, speed=self.speed
+            )
+        return RecordCallRequest(
+            **common,
+            number_forward=self.number_forward or None,
+            ivr=self.ivr_key,
+            max_repeat=self.max_repeat,
+            max_retry=self.max_retry,
+            time_wait_to_ivr=self.time_wait_to_ivr,
+            wait_retry=self.wait_retry,
+        )
+
+    def validate_for_esms(self) -> None:
+        """Check the call the way eSMS will and normalise its numbers; raises EsmsInputError."""
+        if self.kind not in CallKind.values:
+            raise EsmsInputError("kind", _("Must be 'record' or 'template'."))
+        if self.kind == CallKind.RECORD and (
+            self.variables or self.voice or self.speed is not None
+        ):
+            raise EsmsInputError(
+                "variables", _("Variables, voice and speed belong to text-to-speech script calls.")
+            )
+        if self.kind == CallKind.TEMPLATE and (self.ivr_key is not None or self.number_forward):
+            raise EsmsInputError(
+                "ivr", _("eSMS documents the IVR key and forward number for recording calls only.")
+            )
+        request = self.build_request()
+        self.phone = request.phone
+        if isinstance(request, RecordCallRequest):
+            self.number_forward = request.number_forward or ""
+        else:
+            self.variables = list(request.variables)
+
+    def clean(self) -> None:
+        """Validate for forms and the admin, attaching the error to the field it concerns."""
+        try:
+            self.validate_for_esms()
+        except EsmsInputError as exc:
+            field = {"ivr": "ivr_key"}.get(exc.field, exc.field)
+            field = field if field in {f.name for f in self._meta.fields} else "__all__"
+            raise ValidationError({field: exc.message}) from None
+
+
+class EventSource(models.TextChoices):
+    """Where a result came from."""
+
+    CALLBACK = "callback", _("Callback from eSMS")
+    POLL = "poll", _("Status poll (GetSendStatus)")
+
+
+class EventOutcome(models.TextChoices):
+    """What became of a stored callback or poll."""
+
+    RECEIVED = "received", _("Received, not processed yet")
+    APPLIED = "applied", _("Applied")
+    MERGED = "merged", _("Merged late fields")
+    DUPLICATE = "duplicate", _("Duplicate")
+    OUT_OF_ORDER = "out_of_order", _("Out of order (ignored)")
+    CONFLICT = "conflict", _("Conflicting result (ignored)")
+    CORRECTED = "corrected", _("Corrected a final result")
+    MISMATCH = "mismatch", _("ReferenceId does not match the call")
+    INVALID = "invalid", _("Invalid")
+    UNMATCHED = "unmatched", _("No matching call")
+    ERROR = "error", _("Error while processing")
+
+
+class CallbackEvent(models.Model):
+    """One callback delivery or status poll, stored raw before it is applied."""
+
+    # Keyed on the call's uuid: the callback URL carries it, so storing an event needs no
+    # lookup, and an unknown uuid fails the foreign key instead of storing junk.
+    call = models.ForeignKey(
+        VoiceCall,
+        to_field="uuid",
+        db_column="call_uuid",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("call"),
+    )
+    source = models.CharField(
+        _("source"), max_length=10, choices=EventSource.choices, default=EventSource.CALLBACK
+    )
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+    remote_addr = models.GenericIPAddressField(_("from address"), null=True, blank=True)
+    method = models.CharField(_("HTTP method"), max_length=8, blank=True)
+    raw = models.TextField(_("raw query or answer"), blank=True)
+    parsed = models.JSONField(
+        _("parsed fields"), default=dict, blank=True, encoder=DjangoJSONEncoder
+    )
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=14, choices=EventOutcome.choices, default=EventOutcome.RECEIVED
+    )
+    old_status = models.CharField(_("status before"), max_length=12, blank=True)
+    new_status = models.CharField(_("status after"), max_length=12, blank=True)
+    error = models.TextField(_("processing error"), blank=True)
+
+    class Meta:
+        verbose_name = _("callback event")
+        verbose_name_plural = _("callback events")
+        ordering = ("-received_at", "-id")
+        indexes = [
+            models.Index(fields=["-received_at"], name="esms_voice_event_received"),
+            models.Index(fields=["outcome", "-received_at"], name="esms_voice_event_outcome"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.received_at:%Y-%m-%d %H:%M:%S} ({self.outcome})"

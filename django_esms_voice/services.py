@@ -1,0 +1,554 @@
+"""The domain operations: create, place, apply a result, cancel, retry and sweep calls."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery.utils.time import get_exponential_backoff_interval
+from django.contrib.contenttypes.models import ContentType
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Model, Q
+from django.utils import timezone
+
+from . import ratelimit
+from .client import get_client
+from .conf import voice_settings
+from .exceptions import (
+    EsmsApiError,
+    EsmsInputError,
+    EsmsNotFoundYet,
+    EsmsSettingsError,
+    EsmsTransportError,
+    EsmsVoiceError,
+)
+from .models import CallbackEvent, CallKind, EventOutcome, EventSource, VoiceCall
+from .payloads import CallResult, CallSubmission, normalize_smsid
+from .signals import call_status_changed, callback_received
+from .signing import callback_url
+from .states import (
+    AWAITING_RESULT,
+    FINAL,
+    RETRYABLE,
+    CallStatus,
+    Verdict,
+    decide,
+    sources_for,
+    status_for_result,
+)
+
+logger = logging.getLogger(__name__)
+
+BULK_CHUNK_SIZE = 500
+SWEEP_BATCH_SIZE = 500
+MAX_RAW_LENGTH = 20_000
+_COPIED_FIELDS = (
+    "kind", "template_id", "variables", "voice", "speed", "number_forward", "ivr_key",
+    "max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry", "send_at", "phone",
+    "content_type", "object_id", "batch", "metadata",
+)  # fmt: skip
+
+
+class BulkCallError(EsmsInputError):
+    """Some rows of a bulk call are invalid; nothing was created. `errors` maps row → error."""
+
+    def __init__(self, errors: dict[int, EsmsInputError]) -> None:
+        self.errors = errors
+        first = next(iter(errors.items()))
+        super().__init__("rows", f"{len(errors)} invalid row(s); row {first[0]}: {first[1]}")
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    """What one placement attempt did; `retry_in` asks the task to try again later."""
+
+    status: str | None
+    retry_in: float | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """Whether another worker had the call, or it was already past pending."""
+        return self.status is None
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did."""
+
+    requeued: list[int] = field(default_factory=list)
+    recovered: list[int] = field(default_factory=list)
+    polled: int = 0
+    poll_errors: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.requeued)} pending re-enqueued, {len(self.recovered)} stuck recovered, "
+            f"{self.polled} polled ({self.poll_errors} poll errors)"
+        )
+
+
+def _release_connection() -> None:
+    """Give the DB connection back (to the pool) so that no connection waits on eSMS."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _send_status_changed(call: VoiceCall, old: str, new: str, event: CallbackEvent | None) -> None:
+    """Send call_status_changed once the change is committed."""
+    transaction.on_commit(
+        lambda: call_status_changed.send(sender=VoiceCall, call=call, old=old, new=new, event=event)
+    )
+
+
+# ----------------------------------------------------------------------------- creating
+
+
+def _new_call(
+    *,
+    phone: str,
+    template_id: str,
+    kind: str = CallKind.RECORD,
+    content_object: Model | None = None,
+    created_by: Any = None,
+    **fields: Any,
+) -> VoiceCall:
+    """Build an unsaved call and validate it the way eSMS will."""
+    call = VoiceCall(phone=phone, template_id=template_id, kind=kind, created_by=created_by)
+    for name, value in fields.items():
+        if name not in _COPIED_FIELDS and name not in ("retry_of",):
+            raise TypeError(f"unexpected field for a voice call: {name!r}")
+        setattr(call, name, value)
+    for name in ("voice", "number_forward", "batch"):
+        if getattr(call, name) is None:
+            setattr(call, name, "")
+    if content_object is not None:
+        call.content_type = ContentType.objects.get_for_model(content_object)
+        call.object_id = str(content_object.pk)
+    call.validate_for_esms()
+    return call
+
+
+def enqueue_calls(call_ids: Sequence[int]) -> int:
+    """Send a place task per call; if the broker is down the sweep enqueues them later."""
+    from .tasks import place_call_task
+
+    sent = 0
+    for call_id in call_ids:
+        try:
+            place_call_task.apply_async(
+                (call_id,),
+                retry=True,
+                retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+            )
+        except Exception as exc:  # the broker is unreachable; the rows are safe in the DB
+            logger.warning(
+                "Could not enqueue %d voice call(s) (%s); the sweep will place them.",
+                len(call_ids) - sent,
+                type(exc).__name__,
+            )
+            break
+        sent += 1
+    return sent
+
+
+def create_call(*, enqueue: bool = True, **fields: Any) -> VoiceCall:
+    """Validate, save and (after commit) enqueue one call; raises EsmsInputError when invalid."""
+    call = _new_call(**fields)
+    call.save()
+    if enqueue:
+        transaction.on_commit(lambda: enqueue_calls([call.pk]))
+    return call
+
+
+def create_calls(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    batch: str = "",
+    created_by: Any = None,
+    enqueue: bool = True,
+) -> list[VoiceCall]:
+    """Validate every row, then bulk-create them as one batch; nothing is created if one fails."""
+    calls: list[VoiceCall] = []
+    errors: dict[int, EsmsInputError] = {}
+    for index, row in enumerate(rows, start=1):
+        try:
+            calls.append(_new_call(**{"batch": batch, "created_by": created_by, **row}))
+        except EsmsInputError as exc:
+            errors[index] = exc
+    if errors:
+        raise BulkCallError(errors)
+    with transaction.atomic():
+        created = VoiceCall.objects.bulk_create(calls, batch_size=BULK_CHUNK_SIZE)
+        if enqueue:
+            ids = [call.pk for call in created]
+            transaction.on_commit(lambda: enqueue_calls(ids))
+    return created
+
+
+# ----------------------------------------------------------------------------- placing
+
+
+def _claim(call_id: int) -> VoiceCall | None:
+    """Take a pending call for this worker; None when another worker has it or it moved on."""
+    claimed = VoiceCall.objects.filter(pk=call_id, status=CallStatus.PENDING).update(
+        status=CallStatus.SUBMITTING,
+        attempts=F("attempts") + 1,
+        claimed_at=timezone.now(),
+        next_attempt_at=None,
+    )
+    return VoiceCall.objects.filter(pk=call_id).first() if claimed else None
+
+
+def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **extra: Any) -> bool:
+    """Move a claimed call out of submitting, unless something else moved it meanwhile."""
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "status": new,
+        "last_error_code": code[:32],
+        "last_error_message": message,
+        **extra,
+    }
+    if new in FINAL:
+        values["completed_at"] = now
+    moved = VoiceCall.objects.filter(pk=call.pk, status=CallStatus.SUBMITTING).update(
+        **values, updated_at=now
+    )
+    if moved and new != CallStatus.PENDING:
+        _send_status_changed(call, CallStatus.SUBMITTING, new, None)
+    return bool(moved)
+
+
+def _accept(call: VoiceCall, submission: CallSubmission) -> None:
+    """Record that eSMS has the call (100, or 124 for a resend of one it already had)."""
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "status": CallStatus.ACCEPTED,
+        "submitted_at": now,
+        "completed_at": None,
+        "last_error_code": "",
+        "last_error_message": "",
+        "updated_at": now,
+    }
+    if submission.smsid:  # 124 carries no SMSID: the callback's ReferenceId is adopted later
+        values["smsid"] = submission.smsid
+    moved = VoiceCall.objects.filter(
+        pk=call.pk, status__in=sources_for(CallStatus.ACCEPTED)
+    ).update(**values)
+    if moved:
+        _send_status_changed(call, call.status, CallStatus.ACCEPTED, None)
+    elif submission.smsid:
+        # A callback got there first and moved the call on: keep its SMSID all the same.
+        VoiceCall.objects.filter(pk=call.pk, smsid="").update(
+            smsid=submission.smsid, updated_at=now
+        )
+
+
+def _send(call: VoiceCall) -> CallSubmission:
+    """Send the call to eSMS with its RequestId (the call's uuid, the same on every attempt)."""
+    request = call.build_request(callback_url(call.uuid))
+    client = get_client()
+    if call.kind == CallKind.TEMPLATE:
+        return client.make_template_call(request)  # type: ignore[arg-type]
+    return client.make_record_call(request)  # type: ignore[arg-type]
+
+
+def retry_delay(attempt: int) -> float:
+    """Return the wait before attempt+1: exponential backoff with full jitter (Celery's)."""
+    conf = voice_settings()
+    delay = get_exponential_backoff_interval(
+        factor=conf.retry_backoff,
+        retries=max(attempt - 1, 0),
+        maximum=conf.retry_backoff_max,
+        full_jitter=True,
+    )
+    return float(max(delay, 1))
+
+
+def place_call(call_id: int) -> PlaceResult:
+    """Claim a pending call, send it once, record the answer; the DB is not held during HTTP."""
+    conf = voice_settings()
+    ratelimit.acquire(conf.rate_limit)
+    try:
+        call = _claim(call_id)
+    finally:
+        _release_connection()
+    if call is None:
+        return PlaceResult(None)
+    try:
+        return _place_claimed(call, conf.max_attempts)
+    finally:
+        _release_connection()
+
+
+def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:
+    """Send a claimed call and move it to its next status."""
+    failure: EsmsVoiceError
+    try:
+        submission = _send(call)
+    except EsmsApiError as exc:
+        # eSMS answered: a refusal is final, never retried with the same request.
+        _finish(call, CallStatus.REJECTED, code=exc.code, message=str(exc))
+        return PlaceResult(CallStatus.REJECTED)
+    except EsmsInputError as exc:
+        _finish(call, CallStatus.ERROR, code="invalid", message=str(exc))
+        return PlaceResult(CallStatus.ERROR)
+    except (EsmsTransportError, EsmsSettingsError) as exc:
+        failure = exc
+    else:
+        _accept(call, submission)
+        return PlaceResult(CallStatus.ACCEPTED)
+
+    code = type(failure).__name__
+    if failure.retryable or isinstance(failure, EsmsSettingsError):
+        if call.attempts < max_attempts:
+            delay = retry_delay(call.attempts)
+            next_at = timezone.now() + dt.timedelta(seconds=delay)
+            if _finish(
+                call, CallStatus.PENDING, code=code, message=str(failure), next_attempt_at=next_at
+            ):
+                return PlaceResult(CallStatus.PENDING, retry_in=delay)
+            return PlaceResult(None)
+        message = f"gave up after {call.attempts} attempt(s): {failure}"
+    else:
+        message = str(failure)
+    _finish(call, CallStatus.ERROR, code=code, message=message)
+    return PlaceResult(CallStatus.ERROR)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def result_fingerprint(result: CallResult) -> str:
+    """Return a short hash of a result's fields, to recognise a delivery seen before."""
+    fields = (
+        result.reference_id.lower(), result.send_status, result.call_status,
+        result.call_duration, result.ivr, result.sent_result, result.price, result.cid,
+    )  # fmt: skip
+    return hashlib.sha256(repr(fields).encode()).hexdigest()[:32]
+
+
+_RESULT_FIELDS = {
+    "send_status": "send_status",
+    "call_status": "call_status",
+    "call_duration": "duration",
+    "ivr": "ivr_pressed",
+    "sent_result": "sent_result",
+    "price": "price",
+    "cid": "cid",
+}
+
+
+def _result_values(result: CallResult) -> dict[str, Any]:
+    """Return the call columns a result fills, leaving out what it does not carry."""
+    values = {column: getattr(result, attr) for attr, column in _RESULT_FIELDS.items()}
+    return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def record_result(
+    *,
+    call_uuid: Any,
+    source: str,
+    raw: str,
+    result: CallResult | None,
+    error: str = "",
+    remote_addr: str | None = None,
+    method: str = "",
+    authoritative: bool = False,
+) -> CallbackEvent | None:
+    """Store a callback or poll and apply it under the call's row lock; None if no such call.
+
+    One transaction: lock the call, judge, update it, insert the event. If judging fails
+    unexpectedly, the raw delivery is still stored, with outcome "error", and the error raised.
+    """
+    event = CallbackEvent(
+        call_id=call_uuid,
+        source=source,
+        raw=raw[:MAX_RAW_LENGTH],
+        remote_addr=remote_addr,
+        method=method[:8],
+        parsed=_parsed(result) if result is not None else {},
+        fingerprint=result_fingerprint(result) if result is not None else "",
+        error=error[:2000],
+    )
+    try:
+        with transaction.atomic():
+            call = VoiceCall.objects.select_for_update().filter(uuid=call_uuid).first()
+            if call is None:
+                return None
+            old = call.status
+            if result is None:
+                event.outcome = EventOutcome.INVALID
+            else:
+                event.outcome, changed = _judge(call, result, authoritative=authoritative)
+                if changed:
+                    call.updated_at = timezone.now()
+                    call.save(update_fields=[*changed, "updated_at"])
+            event.old_status, event.new_status = old, call.status
+            event.save(force_insert=True)
+            if call.status != old:
+                _send_status_changed(call, old, call.status, event)
+    except DatabaseError:
+        raise  # the database is unavailable: the caller answers 503 so that eSMS retries
+    except Exception as exc:
+        event.pk, event.outcome = None, EventOutcome.ERROR
+        event.error = f"{type(exc).__name__}: {exc}"[:2000]
+        event.save(force_insert=True)
+        raise
+    transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
+    return event
+
+
+def _judge(call: VoiceCall, result: CallResult, *, authoritative: bool) -> tuple[str, list[str]]:
+    """Decide an event's outcome and change the call in memory; return the fields changed."""
+    fingerprint = result_fingerprint(result)
+    if fingerprint in call.event_fingerprints:
+        return EventOutcome.DUPLICATE, []
+    reference = normalize_smsid(result.reference_id)
+    if reference and call.smsid and reference.lower() != call.smsid.lower():
+        return EventOutcome.MISMATCH, []
+    incoming = status_for_result(result)
+    if incoming is None:
+        return EventOutcome.INVALID, []
+    call.event_fingerprints = [*call.event_fingerprints, fingerprint][-20:]
+    changed = ["event_fingerprints"]
+    if reference and not call.smsid:
+        call.smsid = reference  # accepted through 124, which carries no SMSID: adopt it
+        changed.append("smsid")
+    verdict = decide(call.status, incoming, authoritative=authoritative).verdict
+    if verdict is Verdict.STALE:
+        return EventOutcome.OUT_OF_ORDER, changed
+    if verdict is Verdict.CONFLICT:
+        return EventOutcome.CONFLICT, changed
+    values = _result_values(result)
+    late = {name: value for name, value in values.items() if getattr(call, name) != value}
+    for name, value in late.items():
+        setattr(call, name, value)
+    changed.extend(late)
+    if verdict is Verdict.SAME:
+        return (EventOutcome.MERGED if late else EventOutcome.DUPLICATE), changed
+    call.status = incoming
+    changed.append("status")
+    if incoming in FINAL:
+        call.completed_at = timezone.now()
+        changed.append("completed_at")
+    if verdict is Verdict.CORRECTION:
+        return EventOutcome.CORRECTED, changed
+    return EventOutcome.APPLIED, changed
+
+
+def _parsed(result: CallResult) -> dict[str, Any]:
+    """Return the parsed fields of a result as JSON-friendly values."""
+    return {
+        "reference_id": result.reference_id,
+        "send_status": result.send_status,
+        "call_status": result.call_status,
+        "call_duration": result.call_duration,
+        "ivr": result.ivr,
+        "sent_result": result.sent_result,
+        "price": None if result.price is None else str(result.price),
+        "cid": result.cid,
+    }
+
+
+def refresh_status(call: VoiceCall) -> CallbackEvent | None:
+    """Ask eSMS for a call's state and apply it; None when eSMS does not know it yet (105)."""
+    if not call.smsid:
+        return None
+    try:
+        result = get_client().get_send_status(call.smsid)
+    except EsmsNotFoundYet:
+        return None
+    return record_result(
+        call_uuid=call.uuid,
+        source=EventSource.POLL,
+        raw=json.dumps(dict(result.raw), default=str),
+        result=result,
+        authoritative=True,
+    )
+
+
+# ----------------------------------------------------------------------------- operators
+
+
+def cancel_call(call: VoiceCall) -> bool:
+    """Cancel a call that has not been sent yet; False when it is already on its way."""
+    now = timezone.now()
+    canceled = VoiceCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
+        status=CallStatus.CANCELED, completed_at=now, updated_at=now
+    )
+    if canceled:
+        old, call.status = call.status, CallStatus.CANCELED
+        _send_status_changed(call, old, CallStatus.CANCELED, None)
+    return bool(canceled)
+
+
+def retry_call(call: VoiceCall, *, created_by: Any = None, enqueue: bool = True) -> VoiceCall:
+    """Place a refused or failed call again as a new call linked to the old one."""
+    if call.status not in RETRYABLE:
+        raise EsmsInputError(
+            "status", f"only rejected or failed-to-send calls can be retried, not {call.status}"
+        )
+    fields = {name: getattr(call, name) for name in _COPIED_FIELDS}
+    return create_call(
+        enqueue=enqueue, created_by=created_by or call.created_by, retry_of=call, **fields
+    )
+
+
+# ----------------------------------------------------------------------------- sweep
+
+
+def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE) -> SweepReport:
+    """Re-enqueue forgotten pending calls, recover stuck ones, and poll calls with no result."""
+    conf = voice_settings()
+    now = now or timezone.now()
+    report = SweepReport()
+    with transaction.atomic():
+        pending = list(
+            VoiceCall.objects.select_for_update(skip_locked=True)
+            .filter(status=CallStatus.PENDING)
+            .filter(
+                Q(next_attempt_at__lte=now - dt.timedelta(seconds=conf.pending_grace))
+                | Q(next_attempt_at__isnull=True,
+                    created_at__lte=now - dt.timedelta(seconds=conf.pending_grace))
+            )
+            .values_list("pk", flat=True)[:batch_size]
+        )  # fmt: skip
+        # A worker that died mid-request leaves its call in submitting: eSMS may or may not
+        # have it, and resending with the same RequestId is safe (124 if it does).
+        stuck = list(
+            VoiceCall.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=CallStatus.SUBMITTING,
+                claimed_at__lte=now - dt.timedelta(seconds=conf.submit_lease),
+            )
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        VoiceCall.objects.filter(pk__in=stuck).update(status=CallStatus.PENDING, updated_at=now)
+        requeue = pending + stuck
+        # Leave them alone for a grace period, so the next sweep does not enqueue them twice.
+        VoiceCall.objects.filter(pk__in=requeue).update(next_attempt_at=now)
+        poll_before = now - dt.timedelta(seconds=conf.poll_after)
+        to_poll = list(
+            VoiceCall.objects.select_for_update(skip_locked=True)
+            .filter(status__in=AWAITING_RESULT, submitted_at__lte=poll_before)
+            .exclude(smsid="")
+            .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=poll_before))
+            .order_by(F("last_polled_at").asc(nulls_first=True))[:batch_size]
+        )
+        VoiceCall.objects.filter(pk__in=[c.pk for c in to_poll]).update(last_polled_at=now)
+        transaction.on_commit(lambda: enqueue_calls(requeue))
+    report.requeued, report.recovered = pending, stuck
+    for call in to_poll:  # network I/O after the commit, never under the row locks
+        try:
+            event = refresh_status(call)
+        except (EsmsApiError, EsmsTransportError, EsmsSettingsError) as exc:
+            report.poll_errors += 1
+            logger.warning("Status poll of voice call %s failed: %s", call.pk, exc)
+            continue
+        report.polled += event is not None
+    return report

@@ -1,0 +1,113 @@
+"""Call statuses, their order, which are final, and the one rule that decides an update."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .payloads import CallResult
+
+
+class CallStatus(models.TextChoices):
+    """Where a call is in its life."""
+
+    PENDING = "pending", _("Pending")
+    SUBMITTING = "submitting", _("Submitting")
+    ACCEPTED = "accepted", _("Accepted by eSMS")
+    IN_PROGRESS = "in_progress", _("In progress")
+    ANSWERED = "answered", _("Answered")
+    NO_ANSWER = "no_answer", _("No answer")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected by eSMS")
+    ERROR = "error", _("Error")
+    CANCELED = "canceled", _("Canceled")
+
+
+RANK: dict[str, int] = {
+    CallStatus.PENDING: 0,
+    CallStatus.SUBMITTING: 1,
+    CallStatus.ACCEPTED: 2,
+    CallStatus.IN_PROGRESS: 3,
+    CallStatus.ANSWERED: 4,
+    CallStatus.NO_ANSWER: 4,
+    CallStatus.FAILED: 4,
+    CallStatus.REJECTED: 4,
+    CallStatus.ERROR: 4,
+    CallStatus.CANCELED: 4,
+}
+#: What eSMS reports as the end of a call.
+RESULTS = frozenset({CallStatus.ANSWERED, CallStatus.NO_ANSWER, CallStatus.FAILED})
+FINAL = frozenset(RESULTS | {CallStatus.REJECTED, CallStatus.ERROR, CallStatus.CANCELED})
+#: Calls the sweep may poll: eSMS has them and no final result has come.
+AWAITING_RESULT = frozenset({CallStatus.ACCEPTED, CallStatus.IN_PROGRESS})
+#: Calls a retry may copy: eSMS refused them, or we gave up sending them.
+RETRYABLE = frozenset({CallStatus.REJECTED, CallStatus.ERROR})
+
+# eSMS SendStatus: 2 waiting to send, 5 finished, 7 sent and waiting for the report.
+SEND_STATUS_WAITING = 2
+SEND_STATUS_FINISHED = 5
+SEND_STATUS_SENT = 7
+# Callbacks say "NO ANSWER", GetSendStatus is documented with "NOANSWERED".
+_CALL_STATUS_RESULTS = {
+    "ANSWERED": CallStatus.ANSWERED,
+    "NO ANSWER": CallStatus.NO_ANSWER,
+    "NOANSWERED": CallStatus.NO_ANSWER,
+    "NO ANSWERED": CallStatus.NO_ANSWER,
+}
+
+
+def status_for_result(result: CallResult) -> CallStatus | None:
+    """Map SendStatus/CallStatus/SentResult to a call status; None when they say nothing known."""
+    if result.send_status in (SEND_STATUS_WAITING, SEND_STATUS_SENT):
+        return CallStatus.IN_PROGRESS
+    if result.send_status != SEND_STATUS_FINISHED:
+        return None
+    if result.call_status in _CALL_STATUS_RESULTS:
+        return _CALL_STATUS_RESULTS[result.call_status]
+    if result.sent_result == 0 and not result.call_status:
+        return CallStatus.FAILED
+    return None
+
+
+class Verdict(enum.StrEnum):
+    """What an incoming status does to a call."""
+
+    ADVANCE = "advance"  # moves the call forward
+    SAME = "same"  # the status the call already has: merge late fields, else a duplicate
+    STALE = "stale"  # behind the call's status (a late in-progress): recorded, ignored
+    CONFLICT = "conflict"  # another final result from a callback: recorded, not applied
+    CORRECTION = "correction"  # another final result from an authoritative status poll
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict and whether the status column changes."""
+
+    verdict: Verdict
+
+    @property
+    def changes_status(self) -> bool:
+        """Whether the call's status column is rewritten."""
+        return self.verdict in (Verdict.ADVANCE, Verdict.CORRECTION)
+
+
+def decide(current: str, incoming: str, *, authoritative: bool = False) -> Decision:
+    """Decide what an incoming status does to a call: the only place this rule lives."""
+    if incoming == current:
+        return Decision(Verdict.SAME)
+    if current == CallStatus.ERROR and RANK[incoming] >= RANK[CallStatus.ACCEPTED]:
+        # "error" means we gave up not knowing whether eSMS got the call: eSMS's word wins.
+        return Decision(Verdict.ADVANCE)
+    if current in RESULTS and incoming in RESULTS:
+        return Decision(Verdict.CORRECTION if authoritative else Verdict.CONFLICT)
+    if current in FINAL or RANK[incoming] <= RANK[current]:
+        return Decision(Verdict.STALE)
+    return Decision(Verdict.ADVANCE)
+
+
+def sources_for(incoming: str) -> frozenset[str]:
+    """Return the statuses from which `incoming` is an advance (for conditional UPDATEs)."""
+    return frozenset(s for s in CallStatus.values if decide(s, incoming).verdict is Verdict.ADVANCE)

@@ -1,0 +1,36 @@
+"""Celery tasks: thin wrappers that let workers run the services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.app.task import Task
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="django_esms_voice.place_call",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=None,  # the call row counts attempts against ESMS_VOICE['MAX_ATTEMPTS']
+)
+def place_call_task(self: Task, call_id: int) -> str | None:
+    """Place one call exactly once; transport failures come back through Celery's retry."""
+    result = services.place_call(call_id)
+    if result.retry_in is not None:
+        raise self.retry(countdown=result.retry_in)
+    return result.status
+
+
+@shared_task(name="django_esms_voice.sweep", ignore_result=True)
+def sweep_task() -> str:
+    """Re-enqueue forgotten calls, recover stuck ones and poll the silent ones (run by beat)."""
+    report = services.sweep()
+    logger.info("eSMS voice sweep: %s", report)
+    return str(report)
