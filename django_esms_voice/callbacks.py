@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.http import QueryDict
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -44,12 +44,18 @@ def client_address(request: Request) -> str | None:
 def is_allowed_address(address: str | None) -> bool:
     """Say whether CALLBACK_ALLOWED_NETWORKS lets this address call back (no list: anyone)."""
     networks = voice_settings().callback_allowed_networks
-    if not networks:
+    if networks is None:
         return True
     if address is None:
         return False
     ip = ipaddress.ip_address(address)
     return any(ip in network for network in networks)
+
+
+def _unlogged(response: Response) -> Response:
+    """Keep Django's "Not Found: <path>" request log line out: the path holds the token."""
+    response._has_been_logged = True  # type: ignore[attr-defined]  # log_response() skips it
+    return response
 
 
 def parse_delivery(data: QueryDict | dict[str, Any]) -> tuple[CallResult | None, str]:
@@ -78,6 +84,14 @@ class CallbackView(APIView):
     throttle_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
     parser_classes = [FormParser, JSONParser]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """Answer 500 for an unexpected error, logging it without the URL (it holds the token)."""
+        response = super().handle_exception(exc) if isinstance(exc, APIException) else None
+        if response is None:
+            logger.error("eSMS callback failed: %s", type(exc).__name__, exc_info=exc)
+            response = Response({"detail": "internal error"}, status=500)
+        return _unlogged(response)
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
@@ -117,14 +131,14 @@ class CallbackView(APIView):
             security_logger.warning(
                 "eSMS callback refused: bad token for call %s from %s", call_uuid, address
             )
-            return Response(status=404)
+            return _unlogged(Response(status=404))
         if not is_allowed_address(address):
             security_logger.warning(
                 "eSMS callback refused: %s is not in CALLBACK_ALLOWED_NETWORKS (call %s)",
                 address,
                 call_uuid,
             )
-            return Response(status=404)
+            return _unlogged(Response(status=404))
         result, error = parse_delivery(data)
         raw = request.META.get("QUERY_STRING", "")
         if body:
@@ -141,10 +155,12 @@ class CallbackView(APIView):
             )
         except (OperationalError, InterfaceError):
             logger.exception("eSMS callback for call %s: database unavailable", call_uuid)
-            return Response({"detail": "database unavailable, retry later"}, status=503)
+            return _unlogged(
+                Response({"detail": "database unavailable, retry later"}, status=503)
+            )
         if event is None:
             security_logger.warning(
                 "eSMS callback refused: no call %s (valid token) from %s", call_uuid, address
             )
-            return Response(status=404)
+            return _unlogged(Response(status=404))
         return Response({"outcome": event.outcome})

@@ -48,15 +48,37 @@ _ERROR_CLASSES: dict[CodeKind, type[EsmsApiError]] = {
     CodeKind.REJECTED: EsmsRejected,
 }
 _BODY_PREVIEW = 120
+_MESSAGE_PREVIEW = 200
+# Redact a little more than is shown, so that a credential cut by the truncation is still
+# recognised whole and masked, instead of leaking its beginning.
+_REDACTION_SLACK = 256
+
+
+def _preview(text: str, limit: int) -> str:
+    """Return the start of a text with the credentials masked (mask first, then cut)."""
+    return redact(text[: limit + _REDACTION_SLACK])[:limit]
+
+
+def _redacted(value: Any) -> Any:
+    """Return a JSON value with the credentials masked in every string it holds."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items() if k not in ("ApiKey", "SecretKey")}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _result_code(data: dict[str, Any]) -> str | None:
     """Return the result code whichever key and type it came in."""
     # Call endpoints answer "CodeResult", status and balance answer "CodeResponse";
     # either may be a string or a number.
+    # An empty or blank code is no code: it must not become a refusal with code "".
     for key in ("CodeResult", "CodeResponse"):
-        if data.get(key) is not None:
-            return str(data[key]).strip()
+        value = data.get(key)
+        if value is not None and str(value).strip():
+            return str(value).strip()
     return None
 
 
@@ -204,10 +226,11 @@ class EsmsVoiceClient:
         raise error_class(
             code=code,
             endpoint=endpoint,
-            provider_message=redact(str(data.get("ErrorMessage") or "")[:200]),
+            provider_message=_preview(str(data.get("ErrorMessage") or ""), _MESSAGE_PREVIEW),
             description=str(entry.description),
             retryable=entry.retryable,
-            data={k: v for k, v in data.items() if k not in ("ApiKey", "SecretKey")},
+            # The raw answer is kept for the record; an echoed credential must not be.
+            data=_redacted(data),
         )
 
     def _get(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
@@ -254,7 +277,7 @@ class EsmsVoiceClient:
     @staticmethod
     def _json_object(endpoint: str, response: requests.Response) -> dict[str, Any]:
         """Return the answer's JSON object, or raise the transport error that describes it."""
-        preview = redact(response.text[:_BODY_PREVIEW])
+        preview = _preview(response.text, _BODY_PREVIEW)
         if response.status_code >= 400:
             raise EsmsHTTPError(
                 f"HTTP {response.status_code}: {preview!r}",

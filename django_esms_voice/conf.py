@@ -171,12 +171,8 @@ def _number(
     if value is None and (key.startswith("DEFAULT_") or key == "RATE_LIMIT"):
         return None
     kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kinds)
-        or not math.isfinite(value)
-        or value < minimum
-    ):
+    number_type = not isinstance(value, bool) and isinstance(value, kinds)
+    if not number_type or not math.isfinite(value) or value < minimum:
         kind = "a whole number" if integer else "a number"
         problems.append(
             Problem(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -209,7 +209,11 @@ class TemplateCallRequest(_CallRequest):
                 _("Must be one of %(choices)s, got %(value)r.")
                 % {"choices": ", ".join(VOICES), "value": self.voice},
             )
-        if self.speed is not None and (isinstance(self.speed, bool) or self.speed not in SPEEDS):
+        # 1.0 in range(-3, 4) is True, yet Speed=1.0 is not a documented value.
+        speed = self.speed
+        if speed is not None and (
+            isinstance(speed, bool) or not isinstance(speed, int) or speed not in SPEEDS
+        ):
             raise EsmsInputError(
                 "speed",
                 _("Must be a whole number from -3 to 3, got %(value)r.") % {"value": self.speed},
@@ -268,6 +272,8 @@ class MalformedResult(ValueError):
 
 
 SEND_STATUSES = (2, 5, 7)
+_PRICE_STEP = Decimal("0.0001")
+_PRICE_LIMIT = Decimal("1e12")
 
 
 def normalize_smsid(value: object) -> str:
@@ -302,7 +308,13 @@ def _optional_decimal(data: Mapping[str, Any], name: str) -> Decimal | None:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
         raise MalformedResult(f"{name} is not a number: {str(value)[:40]!r}") from None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
+    # The column keeps 4 decimal places: 999999999999.99995 rounds to 10^12 and overflows it.
+    if (
+        not amount.is_finite()
+        or amount < 0
+        or amount >= _PRICE_LIMIT
+        or amount.quantize(_PRICE_STEP, rounding=ROUND_HALF_UP) >= _PRICE_LIMIT
+    ):
         raise MalformedResult(f"{name} is out of range: {str(value)[:40]!r}")
     return amount
 
@@ -313,6 +325,8 @@ def _short_text(data: Mapping[str, Any], name: str, max_length: int) -> str:
     text = "" if value is None else str(value).strip()
     if len(text) > max_length:
         raise MalformedResult(f"{name} is longer than {max_length} characters")
+    if "\x00" in text:  # no real value has one, and PostgreSQL text and jsonb refuse it
+        raise MalformedResult(f"{name} contains a NUL character")
     return text
 
 

@@ -33,6 +33,8 @@ _LENGTH_REASONS: dict[ValidationResult, Promise] = {
 }
 UNREADABLE = gettext_lazy("it cannot be read")
 UNKNOWN_PREFIX = gettext_lazy("no Vietnamese network uses this prefix")
+HAS_LETTERS = gettext_lazy("it contains letters")
+HAS_EXTENSION = gettext_lazy("it has an extension, which an automated call cannot dial")
 
 
 def _refuse(value: str, reason: str | Promise, field: str) -> InvalidPhoneNumber:
@@ -52,6 +54,10 @@ def normalize_phone(value: object, *, field: str = "phone") -> str:
     if not text:
         raise InvalidPhoneNumber(_("A phone number is required."), field=field, value=text)
     shown = text if len(text) <= 40 else text[:40] + "…"
+    # phonenumbers reads letters as keypad digits (0901abcdef -> 0901222333): a typo would
+    # ring someone else, so letters are refused.
+    if any(ch.isalpha() for ch in text):
+        raise _refuse(shown, HAS_LETTERS, field)
     try:
         number = phonenumbers.parse(text, VIETNAM_REGION)
     except NumberParseException as exc:
@@ -61,6 +67,9 @@ def normalize_phone(value: object, *, field: str = "phone") -> str:
             "code": number.country_code
         }
         raise _refuse(shown, reason, field)
+    # "0901888484#5" parses with extension 5, which the national format would glue on.
+    if number.extension:
+        raise _refuse(shown, HAS_EXTENSION, field)
     if not phonenumbers.is_valid_number(number):
         length = phonenumbers.is_possible_number_with_reason(number)
         reason = _LENGTH_REASONS.get(length, UNKNOWN_PREFIX)
