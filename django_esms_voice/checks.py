@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 
 from . import conf
+
+# Caches that live inside one process: a rate limit kept there holds per worker, not overall.
+PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
 
 
 @checks.register(checks.Tags.compatibility)
@@ -18,3 +25,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         level = checks.Error if problem.error else checks.Warning
         messages.append(level(problem.message, hint=problem.hint, id=problem.id))
     return messages
+
+
+@checks.register(checks.Tags.caches)
+def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when RATE_LIMIT is set but the default cache is not shared between processes."""
+    user = getattr(settings, conf.SETTING_NAME, None)
+    if not isinstance(user, dict) or not user.get("RATE_LIMIT"):
+        return []
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if backend not in PER_PROCESS_CACHES:
+        return []
+    return [
+        checks.Warning(
+            f"ESMS_VOICE['RATE_LIMIT'] is kept in the 'default' cache, which is {backend}: "
+            "each worker process would count on its own and the limit would not hold overall.",
+            hint="Point CACHES['default'] at Redis or Memcached (a cache every worker shares).",
+            id="esms_voice.W004",
+        )
+    ]
