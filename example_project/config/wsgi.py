@@ -1,0 +1,9 @@
+"""WSGI entry point of the example project (run the server from example_project/)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+application = get_wsgi_application()
