@@ -30,8 +30,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 @checks.register(checks.Tags.caches)
 def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Warn when RATE_LIMIT is set but the default cache is not shared between processes."""
-    user = getattr(settings, conf.SETTING_NAME, None)
-    if not isinstance(user, dict) or not user.get("RATE_LIMIT"):
+    if not conf._load()[0].rate_limit:  # unset, or wrong and reported as E004
         return []
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
     if backend not in PER_PROCESS_CACHES:

@@ -186,6 +186,7 @@ class EsmsVoiceClient:
         conf = self._defaults
         if conf is None:
             return request
+        fill: dict[str, Any]
         if isinstance(request, RecordCallRequest):
             fill = {
                 "max_repeat": conf.default_max_repeat,

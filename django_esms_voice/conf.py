@@ -97,8 +97,11 @@ def _name(key: str) -> str:
 
 def _check_url(key: str, value: object, problems: list[Problem], check_id: str) -> None:
     """Record a problem when a base URL is not an absolute http(s) URL ending with a slash."""
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    if (
+        not isinstance(value, str)
+        or urlsplit(value).scheme not in ("http", "https")
+        or not (urlsplit(value).hostname)
+    ):
         problems.append(
             Problem(
                 check_id,
@@ -106,12 +109,12 @@ def _check_url(key: str, value: object, problems: list[Problem], check_id: str) 
                 f"Set {_name(key)} to the eSMS base URL, for example {DEFAULTS[key]!r}.",
             )
         )
-    elif not value.endswith("/"):  # type: ignore[union-attr]
+    elif not value.endswith("/"):
         problems.append(
             Problem(
                 check_id,
                 f"{_name(key)} must end with '/': endpoint names are appended to it.",
-                f"Set {_name(key)} to {value + '/'!r}.",  # type: ignore[operator]
+                f"Set {_name(key)} to {value + '/'!r}.",
             )
         )
 

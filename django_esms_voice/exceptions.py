@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import Promise
 
 
 class EsmsVoiceError(Exception):
@@ -21,7 +22,7 @@ class EsmsSettingsError(EsmsVoiceError, ImproperlyConfigured):
 class EsmsInputError(EsmsVoiceError, ValueError):
     """A call was refused before any request because one of its values is wrong."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str | Promise) -> None:
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
@@ -30,7 +31,7 @@ class EsmsInputError(EsmsVoiceError, ValueError):
 class InvalidPhoneNumber(EsmsInputError):
     """A phone number is not a valid Vietnamese number; the message says why."""
 
-    def __init__(self, message: str, *, field: str = "phone", value: str = "") -> None:
+    def __init__(self, message: str | Promise, *, field: str = "phone", value: str = "") -> None:
         self.value = value
         super().__init__(field, message)
 

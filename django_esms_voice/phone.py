@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import phonenumbers
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -17,7 +19,7 @@ TOO_SHORT = gettext_lazy("it is too short")
 TOO_LONG = gettext_lazy("it is too long")
 BAD_COUNTRY_CODE = gettext_lazy("the country code is not valid")
 
-_PARSE_REASONS: dict[int, Promise] = {
+_PARSE_REASONS: dict[Any, Promise] = {
     NumberParseException.INVALID_COUNTRY_CODE: BAD_COUNTRY_CODE,
     NumberParseException.NOT_A_NUMBER: gettext_lazy("it is not a phone number"),
     NumberParseException.TOO_SHORT_AFTER_IDD: TOO_SHORT,
@@ -25,7 +27,7 @@ _PARSE_REASONS: dict[int, Promise] = {
     NumberParseException.TOO_LONG: TOO_LONG,
 }
 
-_LENGTH_REASONS: dict[ValidationResult, Promise] = {
+_LENGTH_REASONS: dict[Any, Promise] = {
     ValidationResult.TOO_SHORT: TOO_SHORT,
     ValidationResult.TOO_LONG: TOO_LONG,
     ValidationResult.INVALID_LENGTH: gettext_lazy("it has the wrong number of digits"),
@@ -72,8 +74,7 @@ def normalize_phone(value: object, *, field: str = "phone") -> str:
         raise _refuse(shown, HAS_EXTENSION, field)
     if not phonenumbers.is_valid_number(number):
         length = phonenumbers.is_possible_number_with_reason(number)
-        reason = _LENGTH_REASONS.get(length, UNKNOWN_PREFIX)
-        raise _refuse(shown, reason, field)
+        raise _refuse(shown, _LENGTH_REASONS.get(length, UNKNOWN_PREFIX), field)
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     return "".join(ch for ch in national if ch.isdigit())
 

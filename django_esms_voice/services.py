@@ -6,11 +6,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery.utils.time import get_exponential_backoff_interval
 from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Model, Q
@@ -258,15 +258,12 @@ def _send(call: VoiceCall) -> CallSubmission:
 
 
 def retry_delay(attempt: int) -> float:
-    """Return the wait before attempt+1: exponential backoff with full jitter (Celery's)."""
+    """Return the wait before attempt+1: exponential backoff with full jitter, at least 1 s."""
     conf = voice_settings()
-    delay = get_exponential_backoff_interval(
-        factor=conf.retry_backoff,
-        retries=max(attempt - 1, 0),
-        maximum=conf.retry_backoff_max,
-        full_jitter=True,
-    )
-    return float(max(delay, 1))
+    # Not Celery's get_exponential_backoff_interval: it calls randrange() on these float
+    # settings, which Python 3.12 refuses with a TypeError.
+    ceiling = min(conf.retry_backoff_max, conf.retry_backoff * 2 ** min(max(attempt - 1, 0), 32))
+    return max(random.uniform(0, ceiling), 1.0)  # noqa: S311 - jitter, not a secret
 
 
 def place_call(call_id: int) -> PlaceResult:
@@ -349,6 +346,11 @@ def _result_values(result: CallResult) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, "")}
 
 
+def _storable(text: str) -> str:
+    """Replace NUL characters, which PostgreSQL text columns refuse, with U+FFFD."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def record_result(
     *,
     call_uuid: Any,
@@ -368,12 +370,12 @@ def record_result(
     event = CallbackEvent(
         call_id=call_uuid,
         source=source,
-        raw=raw[:MAX_RAW_LENGTH],
+        raw=_storable(raw[:MAX_RAW_LENGTH]),
         remote_addr=remote_addr,
         method=method[:8],
         parsed=_parsed(result) if result is not None else {},
         fingerprint=result_fingerprint(result) if result is not None else "",
-        error=error[:2000],
+        error=_storable(error[:2000]),
     )
     try:
         with transaction.atomic():
@@ -396,8 +398,9 @@ def record_result(
         raise  # the database is unavailable: the caller answers 503 so that eSMS retries
     except Exception as exc:
         event.pk, event.outcome = None, EventOutcome.ERROR
-        event.error = f"{type(exc).__name__}: {exc}"[:2000]
+        event.error = _storable(f"{type(exc).__name__}: {exc}"[:2000])
         event.save(force_insert=True)
+        transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
         raise
     transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
     return event

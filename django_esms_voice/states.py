@@ -98,9 +98,13 @@ def decide(current: str, incoming: str, *, authoritative: bool = False) -> Decis
     """Decide what an incoming status does to a call: the only place this rule lives."""
     if incoming == current:
         return Decision(Verdict.SAME)
+    if incoming == CallStatus.CANCELED and current != CallStatus.PENDING:
+        return Decision(Verdict.STALE)  # only a call not sent yet can be canceled
     if current == CallStatus.ERROR and RANK[incoming] >= RANK[CallStatus.ACCEPTED]:
         # "error" means we gave up not knowing whether eSMS got the call: eSMS's word wins.
         return Decision(Verdict.ADVANCE)
+    if incoming in (CallStatus.REJECTED, CallStatus.ERROR) and current in AWAITING_RESULT:
+        return Decision(Verdict.STALE)  # eSMS has the call: it was neither refused nor lost
     if current in RESULTS and incoming in RESULTS:
         return Decision(Verdict.CORRECTION if authoritative else Verdict.CONFLICT)
     if current in FINAL or RANK[incoming] <= RANK[current]:

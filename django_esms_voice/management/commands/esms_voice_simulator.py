@@ -8,30 +8,26 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from django_esms_voice.simulator import OUTCOMES, EsmsSimulator, Script
 
+from ..base import TranslatedCommand
+
 DEFAULT_API_KEY = "test-key"
 DEFAULT_SECRET_KEY = "test-secret"  # noqa: S105
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     """Run django_esms_voice.simulator until Ctrl-C."""
 
-    help = gettext_lazy(  # type: ignore[assignment]
+    help = gettext_lazy(
         "Serve a fake eSMS.vn voice API (calls, status, balance, callbacks) for demos and "
         "local development, until Ctrl-C."
     )
     requires_system_checks: list[str] = []
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        """Build the parser, with the translated description as the plain text argparse needs."""
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.description = str(self.help)
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Declare the command's options."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ... import services
 from ...exceptions import EsmsVoiceError
+from ..base import TranslatedCommand
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     """Run the sweep once, or until nothing is left to do with --until-done."""
 
     help = gettext_lazy(
@@ -20,11 +21,6 @@ class Command(BaseCommand):
         "'submitting' (a worker died), and ask eSMS for calls with no result yet. Safe to run "
         "beside the workers and beside another sweep."
     )
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        """Give argparse a plain string: it cannot format a lazy translation."""
-        self.help = str(self.help)
-        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Declare --batch-size and --until-done."""

@@ -1,0 +1,239 @@
+"""The call-state rule: every (current, incoming) pair, the result mapping, the UPDATE sources."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from django_esms_voice.payloads import CallResult, parse_call_result
+from django_esms_voice.states import (
+    FINAL,
+    CallStatus,
+    Decision,
+    Verdict,
+    decide,
+    sources_for,
+    status_for_result,
+)
+
+S = CallStatus
+
+# The expected verdict of decide(current, incoming), written out by hand from DESIGN.md
+# ("Call states") and not derived from the code:
+#   =  SAME        the status the call already has
+#   >  ADVANCE     a forward move (and from "error", any word from eSMS: it beats "we gave up")
+#   .  STALE       behind the call, or a final call that may not change (rejected, canceled),
+#                  or a placing outcome (rejected/error/canceled) for a call eSMS already has
+#   !  CONFLICT    another final result, from a callback       (authoritative=False)
+#      CORRECTION  another final result, from a status poll    (authoritative=True)
+COLUMNS = (
+    S.PENDING, S.SUBMITTING, S.ACCEPTED, S.IN_PROGRESS, S.ANSWERED,
+    S.NO_ANSWER, S.FAILED, S.REJECTED, S.ERROR, S.CANCELED,
+)  # fmt: skip
+TABLE = """
+incoming →     pend subm acce inpr answ noan fail reje erro canc
+pending         =    >    >    >    >    >    >    >    >    >
+submitting      .    =    >    >    >    >    >    >    >    .
+accepted        .    .    =    >    >    >    >    .    .    .
+in_progress     .    .    .    =    >    >    >    .    .    .
+answered        .    .    .    .    =    !    !    .    .    .
+no_answer       .    .    .    .    !    =    !    .    .    .
+failed          .    .    .    .    !    !    =    .    .    .
+rejected        .    .    .    .    .    .    .    =    .    .
+error           .    .    >    >    >    >    >    >    =    .
+canceled        .    .    .    .    .    .    .    .    .    =
+"""
+SYMBOLS = {"=": Verdict.SAME, ">": Verdict.ADVANCE, ".": Verdict.STALE}
+
+
+def _expected(authoritative: bool) -> dict[tuple[str, str], Verdict]:
+    """Read the hand-written table into {(current, incoming): verdict}."""
+    final_vs_final = Verdict.CORRECTION if authoritative else Verdict.CONFLICT
+    rows = [line.split() for line in TABLE.strip().splitlines()[1:]]
+    expected: dict[tuple[str, str], Verdict] = {}
+    for current, *cells in rows:
+        assert len(cells) == len(COLUMNS), current
+        for incoming, symbol in zip(COLUMNS, cells, strict=True):
+            expected[current, incoming] = SYMBOLS.get(symbol, final_vs_final)
+    return expected
+
+
+def test_the_table_covers_every_pair_of_statuses() -> None:
+    assert set(COLUMNS) == set(S.values)
+    assert set(_expected(False)) == {(c, i) for c in S.values for i in S.values}
+
+
+@pytest.mark.parametrize("authoritative", [False, True], ids=["callback", "poll"])
+@pytest.mark.parametrize("current", S.values)
+def test_decide_matches_the_table(current: str, authoritative: bool) -> None:
+    expected = _expected(authoritative)
+    got = {
+        incoming: decide(current, incoming, authoritative=authoritative).verdict
+        for incoming in S.values
+    }
+    assert got == {incoming: expected[current, incoming] for incoming in S.values}
+
+
+def test_decide_defaults_to_a_callback_not_an_authoritative_poll() -> None:
+    assert decide(S.ANSWERED, S.NO_ANSWER).verdict is Verdict.CONFLICT
+
+
+@pytest.mark.parametrize(
+    ("current", "incoming", "authoritative", "verdict"),
+    [
+        # The rules the design states in words, one line each.
+        (S.ACCEPTED, S.IN_PROGRESS, False, Verdict.ADVANCE),
+        (S.IN_PROGRESS, S.ANSWERED, False, Verdict.ADVANCE),
+        (S.ANSWERED, S.ANSWERED, False, Verdict.SAME),
+        (S.ANSWERED, S.IN_PROGRESS, False, Verdict.STALE),  # a late SendStatus=2/7
+        (S.NO_ANSWER, S.IN_PROGRESS, True, Verdict.STALE),  # even from a poll
+        (S.ANSWERED, S.NO_ANSWER, False, Verdict.CONFLICT),
+        (S.NO_ANSWER, S.ANSWERED, False, Verdict.CONFLICT),
+        (S.ANSWERED, S.NO_ANSWER, True, Verdict.CORRECTION),
+        (S.NO_ANSWER, S.ANSWERED, True, Verdict.CORRECTION),
+        (S.ERROR, S.ANSWERED, False, Verdict.ADVANCE),  # eSMS's word beats "we gave up"
+        (S.ERROR, S.ACCEPTED, False, Verdict.ADVANCE),  # a late 100 for a call we gave up on
+        (S.ERROR, S.PENDING, False, Verdict.STALE),
+        (S.CANCELED, S.ANSWERED, True, Verdict.STALE),
+        (S.REJECTED, S.ANSWERED, True, Verdict.STALE),
+        (S.ACCEPTED, S.CANCELED, False, Verdict.STALE),  # cancel is for calls not yet sent
+        (S.IN_PROGRESS, S.ERROR, False, Verdict.STALE),  # eSMS has it: we did not give up
+    ],
+)
+def test_the_rules_in_words(
+    current: str, incoming: str, authoritative: bool, verdict: Verdict
+) -> None:
+    assert decide(current, incoming, authoritative=authoritative).verdict is verdict
+
+
+@pytest.mark.parametrize(
+    ("verdict", "changes"),
+    [
+        (Verdict.ADVANCE, True),
+        (Verdict.CORRECTION, True),
+        (Verdict.SAME, False),
+        (Verdict.STALE, False),
+        (Verdict.CONFLICT, False),
+    ],
+)
+def test_only_advances_and_corrections_rewrite_the_status(verdict: Verdict, changes: bool) -> None:
+    assert Decision(verdict).changes_status is changes
+
+
+def test_canceled_and_rejected_never_change() -> None:
+    for current in (S.CANCELED, S.REJECTED):
+        for incoming in S.values:
+            for authoritative in (False, True):
+                decision = decide(current, incoming, authoritative=authoritative)
+                assert not decision.changes_status, (current, incoming, authoritative)
+
+
+def test_no_final_status_ever_goes_back_to_an_open_one() -> None:
+    open_statuses = set(S.values) - FINAL
+    for current in FINAL:
+        for incoming in open_statuses:
+            if current == S.ERROR and incoming in (S.ACCEPTED, S.IN_PROGRESS):
+                continue  # eSMS has the call after all: documented exception
+            assert not decide(current, incoming, authoritative=True).changes_status
+
+
+# ----------------------------------------------------------------------------- sources_for
+
+
+def test_sources_for_accepted() -> None:
+    # A claimed call (submitting), one the sweep put back (pending) while the first worker was
+    # still waiting on eSMS, or one we gave up on (error): never a call a callback moved on.
+    assert sources_for(S.ACCEPTED) == {S.PENDING, S.SUBMITTING, S.ERROR}
+
+
+def test_sources_for_the_operator_and_placing_outcomes() -> None:
+    assert sources_for(S.CANCELED) == {S.PENDING}  # "canceled (only before submission)"
+    assert sources_for(S.REJECTED) == {S.PENDING, S.SUBMITTING, S.ERROR}
+    assert sources_for(S.ERROR) == {S.PENDING, S.SUBMITTING}
+
+
+def test_sources_for_results() -> None:
+    assert sources_for(S.IN_PROGRESS) == {S.PENDING, S.SUBMITTING, S.ACCEPTED, S.ERROR}
+    for result in (S.ANSWERED, S.NO_ANSWER, S.FAILED):
+        assert sources_for(result) == {
+            S.PENDING,
+            S.SUBMITTING,
+            S.ACCEPTED,
+            S.IN_PROGRESS,
+            S.ERROR,
+        }, result
+    assert sources_for(S.PENDING) == frozenset()
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def _result(
+    send_status: int | None, call_status: str = "", sent_result: int | None = 1
+) -> CallResult:
+    return CallResult(
+        reference_id="8eb2af6d-fb4c4814-b9cc-4c0e3ed32edf",
+        send_status=send_status,
+        call_status=call_status,
+        call_duration=0,
+        ivr="",
+        sent_result=sent_result,
+        price=Decimal("0.0000"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("send_status", "call_status", "sent_result", "expected"),
+    [
+        (2, "", 1, S.IN_PROGRESS),  # waiting to send
+        (7, "", 1, S.IN_PROGRESS),  # sent, waiting for the report
+        (2, "", None, S.IN_PROGRESS),
+        (5, "ANSWERED", 1, S.ANSWERED),
+        (5, "NO ANSWER", 1, S.NO_ANSWER),  # callbacks
+        (5, "NOANSWERED", 1, S.NO_ANSWER),  # GetSendStatus
+        (5, "", 0, S.FAILED),  # finished, not sent, no CallStatus
+        # Nothing known: the event is stored as invalid.
+        (None, "ANSWERED", 1, None),
+        (5, "", 1, None),  # finished and sent, yet no CallStatus
+        (5, "", None, None),
+        (5, "BUSY", 1, None),
+        (5, "BUSY", 0, None),
+        (3, "ANSWERED", 1, None),
+        (0, "", 0, None),
+    ],
+)
+def test_status_for_result(
+    send_status: int | None, call_status: str, sent_result: int | None, expected: str | None
+) -> None:
+    assert status_for_result(_result(send_status, call_status, sent_result)) == expected
+
+
+def test_the_docs_sample_callback_is_a_failure() -> None:
+    # esms-docs/voice-api.md, "Callbacks": finished, not sent, no CallStatus.
+    sample = (
+        "ReferenceId=066107ee-6ec4-4283-b595-aa74977c65c5&CallDuration=0&CallStatus=&Ivr="
+        "&Price=0.0000&SentResult=0&CID=02871002454&SendStatus=5"
+    )
+    fields = dict(pair.split("=", 1) for pair in sample.split("&"))
+    assert status_for_result(parse_call_result(fields)) is S.FAILED
+
+
+@pytest.mark.parametrize("spelling", ["NO ANSWER", "no answer", " No  Answer ", "NOANSWERED"])
+def test_no_answer_spellings_parsed_from_the_wire(spelling: str) -> None:
+    fields = {"ReferenceId": "x", "SendStatus": "5", "CallStatus": spelling, "SentResult": "1"}
+    assert status_for_result(parse_call_result(fields)) is S.NO_ANSWER
+
+
+def test_the_docs_status_answer_is_answered() -> None:
+    # esms-docs/voice-api.md, GetSendStatus: numbers as JSON numbers.
+    answer = {
+        "CallDuration": 13,
+        "CallStatus": "ANSWERED",
+        "CodeResponse": "100",
+        "Ivr": "",
+        "ReferenceId": "505139D7-54F8-48A9-88FA-9460A78731DD",
+        "SendStatus": 5,
+        "SentResult": 1,
+    }
+    assert status_for_result(parse_call_result(answer)) is S.ANSWERED
