@@ -1,0 +1,1 @@
+"""Integration tests: real PostgreSQL, Redis or RabbitMQ, and real Celery worker processes."""
