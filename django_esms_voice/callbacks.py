@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import uuid
 from typing import Any
 
+from django.core.handlers.wsgi import get_str_from_wsgi
 from django.db import InterfaceError, OperationalError, transaction
 from django.http import QueryDict
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -75,6 +78,24 @@ def parse_delivery(data: QueryDict | dict[str, Any]) -> tuple[CallResult | None,
         return None, str(exc)
 
 
+class AlwaysJSON(DefaultContentNegotiation):
+    """Answer JSON whatever the Accept header or a "format" field asks: eSMS needs its 200."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        """Pick the one renderer, without the 406 or 404 a mismatch would otherwise give."""
+        return renderers[0], renderers[0].media_type
+
+
+def _is_canonical_uuid(value: str) -> bool:
+    """Say whether a path segment is a uuid spelled as callback URLs spell it."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
 class CallbackView(APIView):
     """Receive one eSMS result (GET, or POST), store it, apply it, and answer 200."""
 
@@ -84,11 +105,13 @@ class CallbackView(APIView):
     throttle_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
     parser_classes = [FormParser, JSONParser]
+    content_negotiation_class = AlwaysJSON
 
     def handle_exception(self, exc: Exception) -> Response:
         """Answer 500 for an unexpected error, logging it without the URL (it holds the token)."""
-        response = super().handle_exception(exc) if isinstance(exc, APIException) else None
-        if response is None:
+        try:
+            response = super().handle_exception(exc)
+        except Exception:  # DRF re-raises what it does not handle; Django would log the path
             logger.error("eSMS callback failed: %s", type(exc).__name__, exc_info=exc)
             response = Response({"detail": "internal error"}, status=500)
         return _unlogged(response)
@@ -108,7 +131,7 @@ class CallbackView(APIView):
         """Accept the same fields as a form or JSON body, for proxies that re-post."""
         try:
             body = request.data
-        except ParseError:
+        except (ParseError, UnsupportedMediaType):
             body = {"SendStatus": "unparseable body"}
         data = request.query_params.copy()
         if isinstance(body, QueryDict):
@@ -127,6 +150,11 @@ class CallbackView(APIView):
     ) -> Response:
         """Authenticate, store, apply; 404 for forgeries, 503 when the database is down."""
         address = client_address(request)
+        if not _is_canonical_uuid(call_uuid):
+            security_logger.warning(
+                "eSMS callback refused: malformed call id %r from %s", call_uuid[:40], address
+            )
+            return _unlogged(Response(status=404))
         if not is_valid_token(call_uuid, token):
             security_logger.warning(
                 "eSMS callback refused: bad token for call %s from %s", call_uuid, address
@@ -140,7 +168,8 @@ class CallbackView(APIView):
             )
             return _unlogged(Response(status=404))
         result, error = parse_delivery(data)
-        raw = request.META.get("QUERY_STRING", "")
+        # WSGI hands the query over as latin-1: decode its bytes as UTF-8, as QueryDict does.
+        raw = get_str_from_wsgi(request.META, "QUERY_STRING", "")
         if body:
             raw = f"{raw}\n\n{body}" if raw else body
         try:
@@ -155,9 +184,7 @@ class CallbackView(APIView):
             )
         except (OperationalError, InterfaceError):
             logger.exception("eSMS callback for call %s: database unavailable", call_uuid)
-            return _unlogged(
-                Response({"detail": "database unavailable, retry later"}, status=503)
-            )
+            return _unlogged(Response({"detail": "database unavailable, retry later"}, status=503))
         if event is None:
             security_logger.warning(
                 "eSMS callback refused: no call %s (valid token) from %s", call_uuid, address

@@ -9,8 +9,10 @@ from urllib.parse import quote, quote_plus
 
 MASK = "***"
 # The voice endpoints are GET-only, so the credentials travel in the query string, and
-# urllib3 logs the full request line at DEBUG level.
-_SECRET_PARAMS = re.compile(r"((?:ApiKey|SecretKey)\s*[=:]\s*[\"']?)[^&\s\"',}]*", re.IGNORECASE)
+# urllib3 logs the full request line at DEBUG level. CallbackUrl carries the per-call token.
+_SECRET_PARAMS = re.compile(
+    r"((?:ApiKey|SecretKey|CallbackUrl)\s*[=:]\s*[\"']?)[^&\s\"',}]*", re.IGNORECASE
+)
 _known_secrets: set[str] = set()
 _lock = threading.Lock()
 THIRD_PARTY_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests")
