@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 from .exceptions import EsmsSettingsError
 
@@ -45,8 +46,10 @@ DEFAULTS: dict[str, Any] = {
     "PENDING_GRACE": 120.0,
     "SUBMIT_LEASE": 300.0,
     "POLL_AFTER": 900.0,
+    "RESULT_TIMEOUT": 86400.0,
     "CALLBACK_ALLOWED_NETWORKS": None,
     "CALLBACK_PROXY_COUNT": 0,
+    "BACKEND": "django_esms_voice.backends.HttpBackend",
 }
 
 SECRET_KEYS = ("API_KEY", "SECRET_KEY")
@@ -86,8 +89,10 @@ class VoiceSettings:
     pending_grace: float
     submit_lease: float
     poll_after: float
+    result_timeout: float
     callback_allowed_networks: tuple[IPv4Network | IPv6Network, ...] | None
     callback_proxy_count: int
+    backend: str = DEFAULTS["BACKEND"]
 
 
 def _name(key: str) -> str:
@@ -277,6 +282,35 @@ def _networks(raw: dict[str, Any], problems: list[Problem]) -> tuple[Any, ...] |
         return ()
 
 
+def _backend(raw: dict[str, Any], problems: list[Problem]) -> str:
+    """Return BACKEND, a dotted path to a class that can be imported (E007 otherwise)."""
+    value = raw["BACKEND"]
+    key = _name("BACKEND")
+    hint = (
+        f"Set {key} to 'django_esms_voice.backends.HttpBackend' (the default), "
+        "'django_esms_voice.backends.LocmemBackend' (tests), or the dotted path of your class."
+    )
+    if not isinstance(value, str) or "." not in value.strip():
+        problems.append(
+            Problem("esms_voice.E007", f"{key} must be a dotted path, got {value!r}.", hint)
+        )
+        return DEFAULTS["BACKEND"]  # type: ignore[no-any-return]
+    value = value.strip()
+    try:
+        backend = import_string(value)
+    except ImportError as exc:
+        problems.append(
+            Problem("esms_voice.E007", f"{key} cannot be imported: {value!r} ({exc}).", hint)
+        )
+        return DEFAULTS["BACKEND"]  # type: ignore[no-any-return]
+    if not callable(backend):
+        problems.append(
+            Problem("esms_voice.E007", f"{key} must name a class, got {value!r}.", hint)
+        )
+        return DEFAULTS["BACKEND"]  # type: ignore[no-any-return]
+    return value
+
+
 def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
     """Validate a raw ESMS_VOICE value; return the settings and every problem found."""
     problems: list[Problem] = []
@@ -326,8 +360,10 @@ def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
         pending_grace=float(_number(raw, "PENDING_GRACE", problems, integer=False)),
         submit_lease=float(_number(raw, "SUBMIT_LEASE", problems, integer=False, minimum=1)),
         poll_after=float(_number(raw, "POLL_AFTER", problems, integer=False)),
+        result_timeout=float(_number(raw, "RESULT_TIMEOUT", problems, integer=False, minimum=60)),
         callback_allowed_networks=_networks(raw, problems),
         callback_proxy_count=_number(raw, "CALLBACK_PROXY_COUNT", problems, integer=True),
+        backend=_backend(raw, problems),
     )
     return voice_settings, problems
 

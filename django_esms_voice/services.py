@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -12,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from . import ratelimit
-from .client import get_client
+from .backends import get_backend
 from .conf import voice_settings
 from .exceptions import (
     EsmsApiError,
@@ -82,13 +84,15 @@ class SweepReport:
 
     requeued: list[int] = field(default_factory=list)
     recovered: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
     polled: int = 0
     poll_errors: int = 0
 
     def __str__(self) -> str:
         return (
             f"{len(self.requeued)} pending re-enqueued, {len(self.recovered)} stuck recovered, "
-            f"{self.polled} polled ({self.poll_errors} poll errors)"
+            f"{self.polled} polled ({self.poll_errors} poll errors), "
+            f"{len(self.expired)} given up without a result"
         )
 
 
@@ -143,7 +147,8 @@ def enqueue_calls(call_ids: Sequence[int]) -> int:
             place_call_task.apply_async(
                 (call_id,),
                 retry=True,
-                retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+                # Fail fast when the broker is down: the row is safe and the sweep enqueues it.
+                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
             )
         except Exception as exc:  # the broker is unreachable; the rows are safe in the DB
             logger.warning(
@@ -195,13 +200,44 @@ def create_calls(
 
 def _claim(call_id: int) -> VoiceCall | None:
     """Take a pending call for this worker; None when another worker has it or it moved on."""
+    now = timezone.now()
+    db = router.db_for_write(VoiceCall)
+    if _can_update_returning(connections[db]):
+        # The same conditional UPDATE, returning the claimed row: one round trip, not two.
+        claimed_at = VoiceCall._meta.get_field("claimed_at").get_db_prep_save(now, connections[db])
+        params = [CallStatus.SUBMITTING, claimed_at, call_id, CallStatus.PENDING]
+        rows = list(VoiceCall.objects.raw(_claim_sql(db), params, using=db))
+        return rows[0] if rows else None
     claimed = VoiceCall.objects.filter(pk=call_id, status=CallStatus.PENDING).update(
         status=CallStatus.SUBMITTING,
         attempts=F("attempts") + 1,
-        claimed_at=timezone.now(),
+        claimed_at=now,
         next_attempt_at=None,
     )
     return VoiceCall.objects.filter(pk=call_id).first() if claimed else None
+
+
+def _can_update_returning(conn: BaseDatabaseWrapper) -> bool:
+    """Whether the database has UPDATE ... RETURNING (PostgreSQL; SQLite 3.35+)."""
+    return conn.vendor == "postgresql" or (
+        conn.vendor == "sqlite" and conn.features.can_return_columns_from_insert
+    )
+
+
+@functools.cache
+def _claim_sql(db: str) -> str:
+    """Return _claim's UPDATE ... RETURNING every column, for the database alias db."""
+    opts, qn = VoiceCall._meta, connections[db].ops.quote_name
+    column = {name: qn(opts.get_field(name).column) for name in ("status", "attempts")}
+    claimed_at = qn(opts.get_field("claimed_at").column)
+    next_attempt_at = qn(opts.get_field("next_attempt_at").column)
+    returning = ", ".join(qn(f.column) for f in opts.concrete_fields)
+    return (
+        f"UPDATE {qn(opts.db_table)} SET {column['status']} = %s, "
+        f"{column['attempts']} = {column['attempts']} + 1, {claimed_at} = %s, "
+        f"{next_attempt_at} = NULL "
+        f"WHERE {qn(opts.pk.column)} = %s AND {column['status']} = %s RETURNING {returning}"
+    )
 
 
 def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **extra: Any) -> bool:
@@ -250,11 +286,8 @@ def _accept(call: VoiceCall, submission: CallSubmission) -> None:
 
 def _send(call: VoiceCall) -> CallSubmission:
     """Send the call to eSMS with its RequestId (the call's uuid, the same on every attempt)."""
-    request = call.build_request(callback_url(call.uuid))
-    client = get_client()
-    if call.kind == CallKind.TEMPLATE:
-        return client.make_template_call(request)  # type: ignore[arg-type]
-    return client.make_record_call(request)  # type: ignore[arg-type]
+    # Through the configured backend: HTTP to eSMS, or the in-memory one in tests.
+    return get_backend().make_call(call.build_request(callback_url(call.uuid)))
 
 
 def retry_delay(attempt: int) -> float:
@@ -463,7 +496,7 @@ def refresh_status(call: VoiceCall) -> CallbackEvent | None:
     if not call.smsid:
         return None
     try:
-        result = get_client().get_send_status(call.smsid)
+        result = get_backend().get_send_status(call.smsid)
     except EsmsNotFoundYet:
         return None
     return record_result(
@@ -544,6 +577,9 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
             .order_by(F("last_polled_at").asc(nulls_first=True))[:batch_size]
         )
         VoiceCall.objects.filter(pk__in=[c.pk for c in to_poll]).update(last_polled_at=now)
+        report.expired = _expire_silent_calls(
+            now - dt.timedelta(seconds=conf.result_timeout), now, polling=to_poll
+        )
         transaction.on_commit(lambda: enqueue_calls(requeue))
     report.requeued, report.recovered = pending, stuck
     for call in to_poll:  # network I/O after the commit, never under the row locks
@@ -555,3 +591,28 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
             continue
         report.polled += event is not None
     return report
+
+
+def _expire_silent_calls(
+    submitted_before: dt.datetime, now: dt.datetime, *, polling: Sequence[VoiceCall] = ()
+) -> list[int]:
+    """Give up on calls eSMS has but never reported on; a late result still replaces 'error'.
+
+    A call accepted through 124 carries no SMSID and cannot be polled: without its callback
+    it would otherwise stay accepted for ever.
+    """
+    expired = list(
+        VoiceCall.objects.select_for_update(skip_locked=True)
+        .filter(status__in=AWAITING_RESULT, submitted_at__lte=submitted_before)
+        .exclude(pk__in=[call.pk for call in polling])[:SWEEP_BATCH_SIZE]
+    )
+    VoiceCall.objects.filter(pk__in=[call.pk for call in expired]).update(
+        status=CallStatus.ERROR,
+        last_error_code="no_result",
+        last_error_message="eSMS sent no result for this call within RESULT_TIMEOUT.",
+        completed_at=now,
+        updated_at=now,
+    )
+    for call in expired:
+        _send_status_changed(call, call.status, CallStatus.ERROR, None)
+    return [call.pk for call in expired]

@@ -91,8 +91,10 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
         "PENDING_GRACE": 0,
         "SUBMIT_LEASE": 30,
         "POLL_AFTER": 0,
+        "RESULT_TIMEOUT": 3600,
         "CALLBACK_ALLOWED_NETWORKS": ["203.0.113.0/24", "2001:db8::/32"],
         "CALLBACK_PROXY_COUNT": 1,
+        "BACKEND": "django_esms_voice.backends.LocmemBackend",
     }
     assert set(full) == set(conf.DEFAULTS)
     shared_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
@@ -110,6 +112,7 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
         "2001:db8::/32",
     ]
     assert loaded.callback_proxy_count == 1
+    assert loaded.backend == "django_esms_voice.backends.LocmemBackend"
 
 
 def test_defaults_fill_what_the_setting_leaves_out() -> None:
@@ -124,6 +127,7 @@ def test_defaults_fill_what_the_setting_leaves_out() -> None:
     assert loaded.default_speed is None
     assert loaded.callback_allowed_networks is None
     assert loaded.callback_proxy_count == 0
+    assert loaded.backend == "django_esms_voice.backends.HttpBackend"
 
 
 # -- E001 / E002: credentials, with the environment as fallback ------------------------------------

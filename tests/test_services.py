@@ -1103,6 +1103,49 @@ def test_sweep_leaves_a_call_esms_does_not_know_yet(sim: EsmsSimulator, settings
     assert len(status_requests(sim)) == 2
 
 
+@pytest.mark.django_db
+def test_sweep_gives_up_on_calls_that_never_got_a_result(
+    sim: EsmsSimulator,
+    settings: Any,
+    signals: dict[str, list[Any]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.ESMS_VOICE = esms_settings(sim, POLL_AFTER=900, RESULT_TIMEOUT=3600)
+    now = timezone.now()
+    lost = accepted_call(smsid="")  # accepted through 124 and its callback was lost
+    _age(lost, submitted_at=now - dt.timedelta(seconds=3601))
+    waiting = accepted_call(smsid="")
+    _age(waiting, submitted_at=now - dt.timedelta(seconds=3000))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = services.sweep(now=now)
+
+    assert report.expired == [lost.pk]
+    lost.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (lost.status, lost.last_error_code, lost.completed_at) == (
+        CallStatus.ERROR,
+        "no_result",
+        now,
+    )
+    assert waiting.status == CallStatus.ACCEPTED
+    assert [(pk, old, new) for pk, old, new, _ in signals["changed"]] == [
+        (lost.pk, CallStatus.ACCEPTED, CallStatus.ERROR)
+    ]
+
+    # The truth may still come: a late callback replaces "error" and brings the SMSID.
+    late = parse_call_result(
+        {"ReferenceId": SMSID, "SendStatus": "5", "CallStatus": "ANSWERED", "SentResult": "1"}
+    )
+    event = services.record_result(
+        call_uuid=lost.uuid, source=EventSource.CALLBACK, raw="late", result=late
+    )
+    assert event is not None
+    assert event.outcome == EventOutcome.APPLIED
+    lost.refresh_from_db()
+    assert (lost.status, lost.smsid) == (CallStatus.ANSWERED, SMSID)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.integration
 def test_concurrent_sweeps_never_enqueue_a_call_twice(

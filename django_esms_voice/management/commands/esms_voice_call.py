@@ -1,0 +1,239 @@
+"""manage.py esms_voice_call: place one call from the shell, and optionally wait for its result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from time import monotonic, sleep
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from ... import services
+from ...backends import HttpBackend, get_backend
+from ...conf import SPEEDS, VOICES, require_credentials
+from ...exceptions import EsmsInputError, EsmsSettingsError
+from ...models import CallKind, VoiceCall
+from ...states import RESULTS, CallStatus
+from ..base import TranslatedCommand
+
+
+class Command(TranslatedCommand):
+    """Create a call, place it (through the workers, or here with --sync), and report it."""
+
+    help = gettext_lazy(
+        "Place one voice call through eSMS: a recording (the default) or a text-to-speech "
+        "script (--script). Prints the call's id and status; with --wait, follows it until eSMS "
+        "reports a result. Exits with status 1 when the call is refused, fails to be sent, or "
+        "has no result before --timeout."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Declare the phone, the template and the call options."""
+        parser.add_argument("phone", help=_("The Vietnamese phone number to call."))
+        parser.add_argument(
+            "--template-id",
+            required=True,
+            help=_("Id of the recording (or, with --script, of the script) on account.esms.vn."),
+        )
+        parser.add_argument(
+            "--script",
+            action="store_true",
+            help=_("Read a text-to-speech script (MakeCallTemplate_V2) instead of a recording."),
+        )
+        parser.add_argument(
+            "--var",
+            action="append",
+            default=[],
+            dest="variables",
+            metavar="VALUE",
+            help=_("A value for the script's variables, in order; repeat for each (--script)."),
+        )
+        parser.add_argument("--voice", choices=VOICES, help=_("Script voice (--script)."))
+        parser.add_argument(
+            "--speed",
+            type=int,
+            choices=list(SPEEDS),
+            help=_("Script speed, -3 (slow) to 3 (fast) (--script)."),
+        )
+        parser.add_argument(
+            "--ivr",
+            type=int,
+            metavar="KEY",
+            help=_("Key 0-9 the listener presses to be forwarded (needs --forward)."),
+        )
+        parser.add_argument(
+            "--forward", metavar="NUMBER", help=_("Number to forward to when the key is pressed.")
+        )
+        parser.add_argument(
+            "--at",
+            metavar="ISO8601",
+            help=_(
+                "When eSMS should place the call, e.g. 2025-03-01T09:30 (without an offset the "
+                "time is read in the site's TIME_ZONE)."
+            ),
+        )
+        parser.add_argument("--batch", default="", help=_("A tag to find the call by later."))
+        parser.add_argument(
+            "--sync",
+            action="store_true",
+            help=_("Send the call from this process instead of handing it to the Celery workers."),
+        )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help=_("Wait until eSMS reports the call's result, printing each status."),
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=300.0,
+            help=_("Seconds to wait with --wait (default %(default)s)."),
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=1.0,
+            help=_("Seconds between two looks at the call with --wait (default %(default)s)."),
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Create the call, place or enqueue it, and report; CommandError on every failure."""
+        if options["timeout"] <= 0 or options["interval"] <= 0:
+            raise CommandError(_("--timeout and --interval must be more than 0 seconds."))
+        fields = self._fields(options)
+        self._check_configuration()
+        try:
+            call = services.create_call(enqueue=False, **fields)
+        except EsmsInputError as exc:
+            raise CommandError(
+                _("The call was not created: %(field)s: %(message)s")
+                % {"field": exc.field, "message": exc.message}
+            ) from None
+        self.stdout.write(_("Call %(uuid)s created.") % {"uuid": call.uuid})
+        if options["sync"]:
+            self._place_here(call)
+        elif not services.enqueue_calls([call.pk]):
+            self.stderr.write(
+                _(
+                    "The Celery broker could not be reached: the call stays pending and the "
+                    "sweep (esms_voice_sweep) will send it. Use --sync to send it from here."
+                )
+            )
+        call.refresh_from_db()
+        self._report(call)
+        if options["wait"] and not call.is_final:
+            call = self._wait(call, options["timeout"], options["interval"])
+        self._finish(call)
+
+    def _fields(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Turn the options into create_call() fields; the model validates them."""
+        fields: dict[str, Any] = {
+            "phone": options["phone"],
+            "template_id": options["template_id"],
+            "kind": CallKind.TEMPLATE if options["script"] else CallKind.RECORD,
+            "batch": options["batch"],
+        }
+        optional = {
+            "variables": options["variables"] or None,
+            "voice": options["voice"],
+            "speed": options["speed"],
+            "ivr_key": options["ivr"],
+            "number_forward": options["forward"],
+        }
+        fields.update({name: value for name, value in optional.items() if value is not None})
+        if options["at"]:
+            fields["send_at"] = self._parse_time(options["at"])
+        return fields
+
+    @staticmethod
+    def _parse_time(text: str) -> dt.datetime:
+        """Read --at; a time without an offset is in the site's TIME_ZONE."""
+        try:
+            value = dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise CommandError(
+                _("--at must be an ISO 8601 date and time like 2025-03-01T09:30, got %(value)r.")
+                % {"value": text}
+            ) from None
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        return value
+
+    @staticmethod
+    def _check_configuration() -> None:
+        """Refuse before creating anything when the HTTP backend has no credentials."""
+        try:
+            if isinstance(get_backend(), HttpBackend):
+                require_credentials()
+        except EsmsSettingsError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _place_here(self, call: VoiceCall) -> None:
+        """Send the call from this process; a transport failure leaves it to the sweep."""
+        try:
+            result = services.place_call(call.pk)
+        except EsmsSettingsError as exc:
+            raise CommandError(str(exc)) from None
+        if result.retry_in is not None:
+            call.refresh_from_db()
+            raise CommandError(
+                _(
+                    "eSMS could not be reached (%(error)s). Call %(uuid)s stays pending; the "
+                    "sweep (esms_voice_sweep) will send it again."
+                )
+                % {"error": call.last_error_message, "uuid": call.uuid}
+            )
+
+    def _report(self, call: VoiceCall) -> None:
+        """Print the call's status."""
+        self.stdout.write(_("Status: %(status)s") % {"status": call.status})
+
+    def _wait(self, call: VoiceCall, timeout: float, interval: float) -> VoiceCall:
+        """Reload the call until it is final or the time is up, printing each new status."""
+        started = monotonic()
+        seen = call.status
+        while not call.is_final:
+            elapsed = monotonic() - started
+            if elapsed >= timeout:
+                raise CommandError(
+                    _(
+                        "No result after %(seconds)d s; the call is still %(status)s. It goes on: "
+                        "look it up later by its id, %(uuid)s."
+                    )
+                    % {"seconds": timeout, "status": call.status, "uuid": call.uuid}
+                )
+            sleep(min(interval, max(timeout - elapsed, 0.01)))
+            call.refresh_from_db()
+            if call.status != seen:
+                seen = call.status
+                self.stdout.write(
+                    _("[%(seconds)5.1f s] %(status)s")
+                    % {"seconds": monotonic() - started, "status": call.status}
+                )
+        return call
+
+    def _finish(self, call: VoiceCall) -> None:
+        """Print the outcome; exit 1 when the call was refused, given up or canceled."""
+        if call.status in RESULTS:
+            details = [f"{_('duration')}: {call.duration} s"] if call.duration is not None else []
+            if call.ivr_pressed:
+                details.append(f"{_('key pressed')}: {call.ivr_pressed}")
+            if call.price is not None:
+                details.append(f"{_('price')}: {call.price}")
+            line = _("Result: %(status)s") % {"status": call.status}
+            self.stdout.write(self.style.SUCCESS(" ".join([line, *details])))
+        elif call.status == CallStatus.REJECTED:
+            raise CommandError(
+                _("eSMS refused call %(uuid)s: %(message)s")
+                % {"uuid": call.uuid, "message": call.last_error_message}
+            )
+        elif call.status == CallStatus.ERROR:
+            raise CommandError(
+                _("Call %(uuid)s could not be sent: %(message)s")
+                % {"uuid": call.uuid, "message": call.last_error_message}
+            )
+        elif call.status == CallStatus.CANCELED:
+            raise CommandError(_("Call %(uuid)s was canceled.") % {"uuid": call.uuid})

@@ -1,0 +1,217 @@
+"""Helpers for your own tests: an outbox of calls, scripted eSMS answers, fake callbacks.
+
+Select the in-memory backend in your test settings (or use the ``esms_voice_outbox``
+fixture, which does it for one test)::
+
+    ESMS_VOICE = {..., "BACKEND": "django_esms_voice.backends.LocmemBackend"}
+
+With pytest, load this module as a plugin (``pytest_plugins = ["django_esms_voice.testing"]``
+in your top conftest.py): the outbox and the scripts are then reset before every test. With
+unittest, call ``reset_outbox()`` in ``setUp``.
+
+PYTEST_DONT_REWRITE: the plugin has no assertions, so pytest need not rewrite it (and does not
+warn when a test module imported it before loading it as a plugin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+try:
+    import pytest
+except ImportError:  # unittest users: the helpers work without pytest, the fixtures are left out
+    pytest = None  # type: ignore[assignment]
+
+from .backends import LOCMEM_BACKEND, STATE, TRANSPORT_ERRORS, ScriptedAnswer, ScriptedStatus
+from .codes import ACCEPTED, CodeKind, describe_code
+from .exceptions import EsmsVoiceError
+from .payloads import Balance, CallRequest, parse_call_result
+
+if TYPE_CHECKING:
+    from django.test import Client
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
+
+    from .models import VoiceCall
+
+#: Every request the locmem backend received, oldest first (the same list object for good).
+outbox: list[CallRequest] = STATE.outbox
+
+#: What eSMS sends for each result deliver_callback() can fake (CallStatus, SentResult, SendStatus).
+CALLBACK_RESULTS: dict[str, tuple[str, int, int]] = {
+    "answered": ("ANSWERED", 1, 5),
+    "no_answer": ("NO ANSWER", 1, 5),
+    "failed": ("", 0, 5),
+    "in_progress": ("", 1, 7),
+}
+DEFAULT_CID = "02871002454"
+
+
+def reset_outbox() -> None:
+    """Empty the outbox and forget every scripted answer, status and balance."""
+    STATE.reset()
+
+
+def script_answer(
+    phone: str,
+    *,
+    code: str | int | None = None,
+    error: str | EsmsVoiceError | type[EsmsVoiceError] | None = None,
+    times: int | None = None,
+) -> None:
+    """Make the locmem backend answer the calls to `phone` with `code` or a transport `error`.
+
+    ``code``: an eSMS result code. 100 accepts (the default for every phone), 124 says the call
+    was already received, any other code raises what the HTTP client raises for it
+    (``EsmsRejected`` for 103, ``EsmsConfigurationError`` for 101, ...).
+    ``error``: ``"timeout"``, ``"connection"``, ``"http"`` (a 503) or ``"invalid"`` (not
+    JSON), or an exception to raise. ``times``: answer this many requests so, then go back to
+    what was scripted before (default: every request).
+    """
+    from .phone import normalize_phone
+
+    if (code is None) == (error is None):
+        raise ValueError("script_answer() needs exactly one of code= or error=.")
+    if isinstance(error, str) and error not in TRANSPORT_ERRORS:
+        raise ValueError(f"error must be one of {sorted(TRANSPORT_ERRORS)}, or an exception.")
+    if times is not None and times < 1:
+        raise ValueError("times must be at least 1, or None for every request.")
+    answer_code = str(code).strip() if code is not None else ACCEPTED
+    if describe_code(answer_code).kind is CodeKind.LATER:
+        raise ValueError("105 answers a status query, not a call.")
+    answer = ScriptedAnswer(code=answer_code, error=error, times=times)
+    key = normalize_phone(phone)
+    with STATE.lock:
+        queue = STATE.answers.setdefault(key, [])
+        if times is None:
+            queue[:] = [a for a in queue if a.times is not None]  # the new standing answer
+        queue.insert(sum(1 for a in queue if a.times is not None), answer)
+
+
+def callback_params(
+    *,
+    status: str = "answered",
+    reference_id: str = "",
+    duration: int | None = None,
+    ivr: str = "",
+    price: str | Decimal | None = None,
+    cid: str = DEFAULT_CID,
+) -> dict[str, str]:
+    """Return the query eSMS sends for a result, in the documented order."""
+    try:
+        call_status, sent_result, send_status = CALLBACK_RESULTS[status]
+    except KeyError:
+        raise ValueError(
+            f"status must be one of {sorted(CALLBACK_RESULTS)}, got {status!r}."
+        ) from None
+    final = send_status == 5
+    if duration is None:
+        duration = 13 if status == "answered" else 0
+    if price is None:
+        price = "500.0000" if status == "answered" else "0.0000"
+    return {
+        "ReferenceId": reference_id,
+        "CallDuration": str(duration if final else 0),
+        "CallStatus": call_status,
+        "Ivr": ivr if final else "",
+        "Price": str(price) if final else "0.0000",
+        "SentResult": str(sent_result),
+        "CID": cid,
+        "SendStatus": str(send_status),
+    }
+
+
+def script_status(
+    call_or_smsid: VoiceCall | str,
+    *,
+    status: str = "answered",
+    code: str | int | None = None,
+    duration: int | None = None,
+    ivr: str = "",
+    price: str | Decimal | None = None,
+) -> None:
+    """Make the locmem backend's GetSendStatus answer for a call (by default it answers 105).
+
+    Give a ``status`` as for deliver_callback(), or a refusal ``code``.
+    """
+    smsid = (call_or_smsid if isinstance(call_or_smsid, str) else call_or_smsid.smsid).strip()
+    if not smsid:
+        raise ValueError("script_status() needs an SMSID: the call was not accepted by eSMS yet.")
+    if code is not None:
+        scripted = ScriptedStatus(result=None, code=str(code).strip())
+    else:
+        params = callback_params(
+            status=status, reference_id=smsid, duration=duration, ivr=ivr, price=price
+        )
+        scripted = ScriptedStatus(result=parse_call_result(params))
+    with STATE.lock:
+        STATE.statuses[smsid.lower()] = scripted
+
+
+def script_balance(
+    balance: Decimal | int | str | None = None, *, code: str | int | None = None
+) -> None:
+    """Make the locmem backend's GetBalance answer `balance`, or refuse it with `code`."""
+    if (balance is None) == (code is None):
+        raise ValueError("script_balance() needs exactly one of balance or code=.")
+    with STATE.lock:
+        if code is not None:
+            STATE.balance = str(code).strip()
+        else:
+            STATE.balance = Balance(balance=Decimal(str(balance)), user_id="locmem")
+
+
+def deliver_callback(
+    call: VoiceCall,
+    *,
+    status: str = "answered",
+    duration: int | None = None,
+    ivr: str = "",
+    price: str | Decimal | None = None,
+    reference_id: str | None = None,
+    client: Client | None = None,
+) -> TestResponse:
+    """Send eSMS's callback for `call` through the real view at its signed URL; return the answer.
+
+    The query is what eSMS sends (a GET); ``reference_id`` defaults to the call's stored SMSID.
+    Reload the call (``call.refresh_from_db()``) to see its new status.
+    """
+    from django.test import Client
+
+    from .models import VoiceCall
+    from .signing import callback_path
+
+    if reference_id is None:  # the SMSID as stored: `call` may be older than its placement
+        stored = VoiceCall.objects.filter(pk=call.pk).values_list("smsid", flat=True).first()
+        reference_id = stored or call.smsid
+    params = callback_params(
+        status=status,
+        reference_id=reference_id,
+        duration=duration,
+        ivr=ivr,
+        price=price,
+    )
+    return (client or Client()).get(callback_path(call.uuid), params)
+
+
+# ----------------------------------------------------------------------------- pytest plugin
+
+
+if pytest is not None:
+
+    @pytest.fixture(autouse=True)
+    def _esms_voice_reset_outbox() -> Iterator[None]:
+        """Start and end every test with an empty outbox and no scripted answers."""
+        reset_outbox()
+        yield
+        reset_outbox()
+
+    @pytest.fixture
+    def esms_voice_outbox(settings: Any) -> list[CallRequest]:
+        """Select the locmem backend for this test and return its outbox (needs pytest-django)."""
+        current = getattr(settings, "ESMS_VOICE", None)
+        current = current if isinstance(current, dict) else {}
+        if current.get("BACKEND") != LOCMEM_BACKEND:
+            settings.ESMS_VOICE = {**current, "BACKEND": LOCMEM_BACKEND}
+        return outbox
