@@ -13,6 +13,8 @@ MASK = "***"
 _SECRET_PARAMS = re.compile(
     r"((?:ApiKey|SecretKey|CallbackUrl)\s*[=:]\s*[\"']?)[^&\s\"',}]*", re.IGNORECASE
 )
+# A callback path ends with callback/<call uuid>/<token>/: the token is the call's credential.
+_CALLBACK_TOKEN = re.compile(r"(/callback/[0-9a-fA-F-]{36}/)[^/?#\s\"']+")
 _known_secrets: set[str] = set()
 _lock = threading.Lock()
 THIRD_PARTY_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests")
@@ -26,8 +28,9 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """Return the text with credential parameters and known credential values masked."""
+    """Return the text with credentials, known credential values and callback tokens masked."""
     text = _SECRET_PARAMS.sub(rf"\g<1>{MASK}", text)
+    text = _CALLBACK_TOKEN.sub(rf"\g<1>{MASK}", text)
     for secret in sorted(_known_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
@@ -35,7 +38,11 @@ def redact(text: str) -> str:
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Rewrite a log record's message with the eSMS credentials masked."""
+    """Rewrite a log record with the eSMS credentials and callback tokens masked.
+
+    Public: attach it to the handlers of access logs (runserver's django.server,
+    uvicorn.access, gunicorn.access) so that callback URLs are not written in full.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask the formatted message in place; never drop the record."""

@@ -53,8 +53,3 @@ def callback_url(call_uuid: uuid.UUID | str) -> str | None:
         return None
     return base + callback_path(call_uuid)
 
-
-def redact_callback_path(path: str) -> str:
-    """Return a callback path with its token removed, for log lines."""
-    parts = path.rstrip("/").split("/")
-    return "/".join([*parts[:-1], "***"]) + "/" if len(parts) > 1 else path

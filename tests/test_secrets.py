@@ -466,3 +466,18 @@ def test_timeout_error_is_raised_promptly(server, client):
     with pytest.raises(EsmsTimeout):
         client.make_record_call(record_call())
     assert time.monotonic() - started < 2.0
+
+
+def test_the_public_filter_masks_callback_tokens_in_access_log_lines() -> None:
+    from django_esms_voice.redaction import RedactSecretsFilter
+
+    token = "Zm9vYmFyLXRva2VuLXNlbnRpbmVs"
+    path = f"/esms-voice/callback/066107ee-6ec4-4283-b595-aa74977c65c5/{token}/"
+    record = logging.LogRecord(
+        "django.server", logging.INFO, __file__, 1, '"%s" %s %s', (f"GET {path}?x=1", 200, 2), None
+    )
+
+    assert RedactSecretsFilter().filter(record) is True
+    message = record.getMessage()
+    assert token not in message
+    assert "/callback/066107ee-6ec4-4283-b595-aa74977c65c5/***/?x=1" in message
