@@ -24,9 +24,9 @@ endif
 help:
 	@echo "make test    run the test suite (PYTEST_ARGS='-k name' to select)"
 	@echo "make lint    ruff check, ruff format --check, makemigrations --check, mypy"
-	@echo "make demo    run the example project with the eSMS simulator on http://127.0.0.1:8000/"
+	@echo "make demo    the example project: simulator, Celery worker + beat, dev server, 3 sample calls"
 	@echo "make tox     run the tox matrix (TOX_ARGS='-e py312-django60' to pick envs)"
-	@echo "make docs    about the documentation"
+	@echo "make docs    build the documentation site into site/ (mkdocs build --strict)"
 	@echo "make clean   remove the virtualenv, tox envs, caches and the demo database"
 
 $(BIN)/python:
@@ -37,7 +37,7 @@ $(BIN)/python:
 
 # Reinstall only when pyproject.toml (the dependency list) is newer than the last install.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check --quiet --editable '.[test,lint]'
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet --editable '.[test,lint,browser]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -62,6 +62,8 @@ lint-migrations: $(STAMP)
 lint-mypy: $(STAMP)
 	$(BIN)/mypy django_esms_voice
 
+# The demo: SQLite, an embedded Celery broker (a folder), the simulator; Ctrl-C stops it all.
+# `$(BIN)/python example_project/demo.py --help` lists its options (ports, data folder, --check).
 demo: $(STAMP)
 	$(BIN)/python example_project/demo.py
 
@@ -71,11 +73,17 @@ $(BIN)/tox: | $(BIN)/python
 tox: $(BIN)/tox
 	$(TOX_ENV) $(BIN)/tox $(TOX_ARGS)
 
-docs:
-	@echo "The documentation is Markdown in docs/ (and README.md) for now: read it on GitHub or in"
-	@echo "any editor. There is no site to build yet."
+# The documentation site (mkdocs.yml, docs/): MkDocs from the `docs` extra, installed into .venv
+# on first use; every warning (a broken link or anchor, a page missing from nav) is an error.
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet --editable '.[docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
-	rm -f example_project/db.sqlite3
+	rm -rf example_project/db.sqlite3 example_project/db.sqlite3-* example_project/.broker site test-artifacts
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -52,4 +52,3 @@ def callback_url(call_uuid: uuid.UUID | str) -> str | None:
     if not base:
         return None
     return base + callback_path(call_uuid)
-

@@ -1,6 +1,8 @@
-"""Admin for the example shop's customers."""
+"""Admin for the example shop's customers: select some, and call them through eSMS."""
 
 from django.contrib import admin
+
+from django_esms_voice.admin import call_action
 
 from .models import Customer
 
@@ -11,3 +13,5 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["name", "phone"]
     date_hierarchy = "created"
     readonly_fields = ["created"]
+    # "Call the selected customers": a recording, or a script that reads the name and amount.
+    actions = [call_action(phone_field="phone", variables=["name", "amount"])]
