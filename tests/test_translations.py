@@ -7,22 +7,32 @@ import gettext
 import re
 import shutil
 import subprocess
+from contextlib import chdir
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.core.management import call_command
+from django.test import override_settings
 from django.utils import translation
 
 import django_esms_voice
+from django_esms_voice import admin_actions, services
 from django_esms_voice.codes import describe_code
-from django_esms_voice.exceptions import InvalidPhoneNumber
+from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
+from django_esms_voice.management.commands.esms_voice_call import Command as CallCommand
 from django_esms_voice.payloads import TemplateCallRequest
 from django_esms_voice.phone import normalize_phone
+from django_esms_voice.serializers import VoiceCallCreateSerializer
+from tests.conftest import MISSING_PREFIX, service_unavailable
 
-LC_MESSAGES = Path(django_esms_voice.__file__).parent / "locale" / "vi" / "LC_MESSAGES"
+PACKAGE = Path(django_esms_voice.__file__).parent
+LC_MESSAGES = PACKAGE / "locale" / "vi" / "LC_MESSAGES"
 PO_FILE = LC_MESSAGES / "django.po"
 MO_FILE = LC_MESSAGES / "django.mo"
+#: The example project's app, with a catalog of its own (absent from an installed package).
+EXAMPLE_SHOP = Path(__file__).resolve().parent.parent / "example_project" / "shop"
 # Python's %-style placeholders: %(name)s, %s, %d, %r ... but not a literal %%.
 PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[#0 +-]*\d*(?:\.\d+)?[sdifrxXeEgGc%]")
 
@@ -185,6 +195,55 @@ def test_the_app_name_is_translated() -> None:
         assert str(apps.get_app_config("esms_voice").verbose_name) == "Cuộc gọi thoại eSMS"
 
 
+def one_line(text: str) -> str:
+    """Join the lines argparse wraps, to compare help texts whatever the terminal width."""
+    return " ".join(text.split())
+
+
+def test_a_management_commands_help_comes_out_in_vietnamese() -> None:
+    with translation.override("vi"):
+        parser = CallCommand().create_parser("manage.py", "esms_voice_call")
+        help_text = one_line(parser.format_help())
+    assert "Thực hiện một cuộc gọi thoại qua eSMS: phát bản ghi âm (mặc định)" in help_text
+    assert "Số điện thoại Việt Nam cần gọi." in help_text
+    # argparse fills %(default)s in: the translation must have kept it.
+    assert "Số giây chờ khi dùng --wait (mặc định 300.0)." in help_text
+
+
+def test_an_api_validation_error_comes_out_in_vietnamese() -> None:
+    with translation.override("vi"):
+        serializer = VoiceCallCreateSerializer(data={"phone": "0901", "template_id": "1"})
+        assert not serializer.is_valid()
+    assert serializer.errors == {
+        "phone": ["0901 không phải là số điện thoại Việt Nam hợp lệ: số quá ngắn."]
+    }
+
+
+def test_a_services_error_comes_out_in_vietnamese() -> None:
+    # Refused while validating, before anything is saved: no database needed.
+    with translation.override("vi"), pytest.raises(EsmsInputError) as caught:
+        services.create_call(phone="0901888484", template_id="1", ivr_key=1)
+    assert caught.value.field == "ivr"
+    assert str(caught.value.message) == (
+        "Phím IVR và số chuyển tiếp phải đi cùng nhau: hãy nhập cả hai hoặc bỏ trống cả hai."
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "vietnamese"),
+    [
+        (admin_actions.place_now, "Gọi ngay các cuộc gọi đang chờ đã chọn"),
+        (admin_actions.retry_calls, "Thử lại các cuộc gọi bị từ chối hoặc lỗi đã chọn"),
+        (admin_actions.cancel_calls, "Hủy các cuộc gọi đang chờ đã chọn"),
+    ],
+    ids=["place_now", "retry_calls", "cancel_calls"],
+)
+def test_an_admin_action_label_comes_out_in_vietnamese(action: object, vietnamese: str) -> None:
+    description = action.short_description  # type: ignore[attr-defined]  # lazy
+    with translation.override("vi"):
+        assert str(description) == vietnamese
+
+
 # -- the .po file is complete ----------------------------------------------------------------------
 
 
@@ -232,6 +291,102 @@ def test_translations_are_vietnamese_not_copies(entries: list[Entry]) -> None:
         e.msgid for e in entries[1:] if e.msgid in e.translations and e.msgid not in same_in_both
     ]
     assert copies == []
+
+
+# -- the .po holds every translatable string of the sources ---------------------------------------
+
+#: What identifies a message in a catalog: (msgctxt, msgid, msgid_plural), "" when absent.
+MessageKey = tuple[str, str, str]
+
+
+def message_keys(entries: list[Entry]) -> set[MessageKey]:
+    """Return the messages of a catalog's live entries, without the header."""
+    return {
+        (e.fields.get("msgctxt", ""), e.msgid, e.fields.get("msgid_plural", ""))
+        for e in entries
+        if e.msgid and not e.obsolete
+    }
+
+
+def extract_messages(
+    source: Path, work: Path, extra: dict[str, str] | None = None
+) -> set[MessageKey]:
+    """Run makemessages on a copy of source, in work, and return the messages it finds.
+
+    The copy keeps the real tree untouched (makemessages writes a .po, and a temporary .py
+    next to each template); `extra` adds files (relative path -> text) to the copy only.
+    """
+    if shutil.which("xgettext") is None:
+        service_unavailable(f"{MISSING_PREFIX} gettext (xgettext)")
+    copy = work / source.name
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("locale", "__pycache__", "*.pyc"))
+    for name, text in (extra or {}).items():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_text(text, encoding="utf-8")
+    (copy / "locale").mkdir()
+    # Run from inside the copy, as `django-admin makemessages` is run from inside the app; with
+    # no LOCALE_PATHS, the copy's own locale/ is the only place it can write to.
+    with chdir(copy), override_settings(LOCALE_PATHS=[]):
+        call_command(
+            "makemessages",
+            locale=["vi"],
+            extensions=["html", "txt", "py"],
+            no_obsolete=True,
+            verbosity=0,
+        )
+    return message_keys(read_po(copy / "locale" / "vi" / "LC_MESSAGES" / "django.po"))
+
+
+def catalog_differences(found: set[MessageKey], po_file: Path) -> list[str]:
+    """List the messages the sources have and the .po lacks, and the reverse."""
+    committed = message_keys(read_po(po_file))
+    return [f"not in the .po: {m!r}" for m in sorted(found - committed)] + [
+        f"in the .po but no longer in the sources: {m!r}" for m in sorted(committed - found)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "po_file"),
+    [
+        (PACKAGE, PO_FILE),
+        (EXAMPLE_SHOP, EXAMPLE_SHOP / "locale" / "vi" / "LC_MESSAGES" / "django.po"),
+    ],
+    ids=["django_esms_voice", "example-shop"],
+)
+def test_the_po_holds_exactly_the_translatable_strings_of_the_sources(
+    source: Path, po_file: Path, tmp_path: Path
+) -> None:
+    """A string marked for translation but left out of the .po would show in English."""
+    if not source.is_dir():
+        pytest.skip(f"{source} is not here (an installed package has no example project)")
+    differences = catalog_differences(extract_messages(source, tmp_path), po_file)
+    assert differences == [], (
+        f"refresh the catalog: cd {source} && django-admin makemessages -l vi --no-obsolete, "
+        "translate, then compilemessages"
+    )
+
+
+def test_the_source_check_notices_a_new_string(tmp_path: Path) -> None:
+    """The check above can fail: a string added to a copy of the sources is reported."""
+    python = "Some new string"
+    template = "Some new template string"
+    found = extract_messages(
+        PACKAGE,
+        tmp_path,
+        extra={
+            "canary.py": (
+                "from django.utils.translation import gettext_lazy\n\n"
+                f'CANARY = gettext_lazy("{python}")\n'
+            ),
+            "templates/esms_voice/canary.html": (
+                f'{{% load i18n %}}<p>{{% translate "{template}" %}}</p>\n'
+            ),
+        },
+    )
+    assert catalog_differences(found, PO_FILE) == [
+        f"not in the .po: {('', python, '')!r}",
+        f"not in the .po: {('', template, '')!r}",
+    ]
 
 
 # -- the .mo is compiled from the current .po -----------------------------------------------------

@@ -218,11 +218,13 @@ class Command(TranslatedCommand):
     def _finish(self, call: VoiceCall) -> None:
         """Print the outcome; exit 1 when the call was refused, given up or canceled."""
         if call.status in RESULTS:
-            details = [f"{_('duration')}: {call.duration} s"] if call.duration is not None else []
+            # The labels are outside the f-strings, where xgettext (makemessages) can see them.
+            duration, key_pressed, price = _("duration"), _("key pressed"), _("price")
+            details = [f"{duration}: {call.duration} s"] if call.duration is not None else []
             if call.ivr_pressed:
-                details.append(f"{_('key pressed')}: {call.ivr_pressed}")
+                details.append(f"{key_pressed}: {call.ivr_pressed}")
             if call.price is not None:
-                details.append(f"{_('price')}: {call.price}")
+                details.append(f"{price}: {call.price}")
             line = _("Result: %(status)s") % {"status": call.status}
             self.stdout.write(self.style.SUCCESS(" ".join([line, *details])))
         elif call.status == CallStatus.REJECTED:
