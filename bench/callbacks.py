@@ -2,7 +2,8 @@
 """Callback view throughput under gunicorn on PostgreSQL, against a bare one-INSERT view.
 
     PYTHONPATH=. python bench/callbacks.py                  # 50,000 calls, 15 s per view
-    PYTHONPATH=. python bench/callbacks.py --quick          # 5,000 calls, 5 s per view
+    PYTHONPATH=. python bench/callbacks.py --quick          # 10,000 calls, 5 s per view
+    PYTHONPATH=. python bench/callbacks.py --prepared       # PostgreSQL prepared statements
 
 In one run it: creates and migrates a throwaway PostgreSQL database
 (``esms_voice_bench_callbacks``), fills it with --calls accepted calls, starts ONE gunicorn
@@ -42,6 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME_ENV = "BENCH_CALLBACKS_DB_NAME"
 SERVER_ENV = "BENCH_CALLBACKS_SERVER"
+PREPARED_ENV = "BENCH_CALLBACKS_PREPARED"
 DEFAULT_DB_NAME = "esms_voice_bench_callbacks"
 BARE_TABLE = "bench_bare_callback"
 
@@ -74,7 +76,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 ROOT_URLCONF = "bench.callbacks"
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": os.environ.get(DB_NAME_ENV, DEFAULT_DB_NAME),
@@ -82,7 +84,16 @@ DATABASES = {
         "PORT": os.environ.get("BENCH_DB_PORT", "5432"),
         "USER": os.environ.get("BENCH_DB_USER", "postgres"),
         "CONN_MAX_AGE": None,
-        "OPTIONS": {"application_name": "esms-bench-callbacks"},
+        "OPTIONS": {
+            "application_name": "esms-bench-callbacks",
+            # --prepared: server-side binding, and psycopg prepares a statement on its 2nd run
+            # (Django leaves prepared statements off by default, for connection poolers).
+            **(
+                {"server_side_binding": True, "prepare_threshold": 2}
+                if os.environ.get(PREPARED_ENV) == "1"
+                else {}
+            ),
+        },
     }
 }
 ESMS_VOICE = {
@@ -502,7 +513,7 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {server.returncode}")
         try:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=2)
             conn.request("GET", "/bench/ping/")
             if conn.getresponse().status == 200:
                 conn.close()
@@ -655,10 +666,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="FILE", help="py-spy callback round 1 to FILE (collapsed stacks)"
     )
-    parser.add_argument("--quick", action="store_true", help="5,000 calls, 5 s per view")
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="both views: DATABASES OPTIONS server_side_binding + prepare_threshold",
+    )
+    parser.add_argument("--quick", action="store_true", help="10,000 calls, 5 s per view")
     args = parser.parse_args(argv)
     if args.quick:
-        args.calls, args.duration, args.warmup = 5_000, 5.0, 1.0
+        args.calls, args.duration, args.warmup = 10_000, 5.0, 1.0
     return args
 
 
@@ -666,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     args = parse_args(argv)
     os.environ[DB_NAME_ENV] = args.db_name
+    os.environ[PREPARED_ENV] = "1" if args.prepared else "0"
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.callbacks"
     sys.path.insert(0, str(ROOT))
     load = args.load
@@ -725,7 +742,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"gunicorn {args.workers} workers x {args.worker_class}"
                 + (f" ({args.threads} threads)" if args.worker_class == "gthread" else "")
                 + f", load: {load}, {args.connections} connections, {cores} CPU cores shared "
-                "by gunicorn, PostgreSQL and the load generator",
+                "by gunicorn, PostgreSQL and the load generator"
+                + (", prepared statements (--prepared)" if args.prepared else ""),
                 flush=True,
             )
 
@@ -790,10 +808,11 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'view':<10}{'round':>6}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
     print(header + f"{'errors':>8}{'app CPU':>9}{'db CPU':>8}")
     for kind in ("callback", "bare"):
-        for index, figures in [*enumerate(rounds[kind], 1), ("all", totals[kind])]:
+        rows: list[tuple[int | str, dict[str, float]]] = [*enumerate(rounds[kind], 1)]
+        for label, figures in [*rows, ("all", totals[kind])]:
             count = max(1, int(figures["requests"]))
             print(
-                f"{kind:<10}{index!s:>6}{int(figures['requests']):>10,}{figures['rps']:>9,.0f}"
+                f"{kind:<10}{label!s:>6}{int(figures['requests']):>10,}{figures['rps']:>9,.0f}"
                 f"{figures['p50_ms']:>9.2f}{figures['p99_ms']:>9.2f}{int(figures['errors']):>8,}"
                 f"{1000 * figures['app_cpu_s'] / count:>9.2f}"
                 f"{1000 * figures['db_cpu_s'] / count:>8.2f}"

@@ -1,0 +1,259 @@
+"""PostgreSQL fast path of services.record_result: an advancing result in one statement.
+
+Nearly every callback eSMS sends moves its call forward (accepted → in progress → a final
+result). For that case alone, and only on PostgreSQL in autocommit, record_result runs one
+statement instead of three in a transaction (BEGIN, SELECT … FOR UPDATE, UPDATE, INSERT,
+COMMIT): a data-modifying CTE that locks the call, updates it only if the result advances it,
+and inserts the event only if the update happened::
+
+    WITH prev AS (SELECT id, status FROM call WHERE uuid = … FOR UPDATE),
+         upd AS (UPDATE call … FROM prev WHERE <the result advances the call> RETURNING …)
+    INSERT INTO event … SELECT …, prev's status, … FROM upd RETURNING id, old_status
+
+With a call_status_changed receiver connected, the statement also returns the call's whole
+row, for the signal. No model instance is saved, so no pre_save/post_save signal is sent.
+
+One statement in autocommit is one transaction: the event is stored and applied atomically,
+under the row lock. When no row comes back the result did not advance the call (or the call
+does not exist) and nothing was written: record_result then takes the general path, which
+decides every other outcome (duplicate, merged, mismatch, out of order, …) in Python.
+
+The WHERE clause is the ADVANCE branch of services._judge, and no more:
+
+* the call's status is one of ``states.sources_for(incoming)`` (the rule stays in states.py);
+* the result's fingerprint is not among the call's (a string element of the JSON array);
+* a ReferenceId matches the call's SMSID, or the call has none yet (then it is adopted).
+  Only spellings that Python's ``str.lower()`` equates with the ReferenceId are matched, so
+  the test can only be stricter than _judge's, never looser: anything else takes the
+  general path.
+
+The SET clause writes what _judge writes for an advance: the carried result columns, the
+status, the fingerprints (the last ``kept`` of them), completed_at for a final status, and
+updated_at. tests/test_callback_fastpath.py runs a table of (call, delivery) pairs through
+both paths and compares the rows they leave.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
+from django.utils import timezone
+
+from .models import CallbackEvent, EventOutcome, VoiceCall
+
+# Names of the bookkeeping columns the statement returns next to the call's.
+_OLD_STATUS = "esms_old_status"
+_EVENT_ID = "esms_event_id"
+
+
+def usable(conn: BaseDatabaseWrapper) -> bool:
+    """Whether the fast path may run: PostgreSQL, autocommit, no enclosing transaction.
+
+    In a caller's transaction the general path runs: a statement that failed there would
+    abort the whole transaction, where in autocommit the general path can still follow it.
+    """
+    return conn.vendor == "postgresql" and not conn.in_atomic_block and conn.get_autocommit()
+
+
+def apply_advance(
+    *,
+    db: str,
+    event: CallbackEvent,
+    incoming: str,
+    sources: Collection[str],
+    values: Mapping[str, Any],
+    fingerprint: str,
+    reference: str,
+    final: bool,
+    kept: int,
+    with_call: bool,
+) -> tuple[str, VoiceCall | None] | None:
+    """Apply an advancing result and insert its event in one statement; None if it did not.
+
+    `event` is unsaved, its outcome and statuses not set yet; on success it is saved (pk,
+    outcome applied, old and new status) and (old status, call) is returned, the call with
+    every column when `with_call`, else None. On None nothing was written.
+    """
+    conn = connections[db]
+    now = timezone.now()
+    event.outcome, event.new_status, event.received_at = EventOutcome.APPLIED, incoming, now
+    params: dict[str, Any] = {
+        "uuid": _field(VoiceCall, "uuid").get_db_prep_value(event.call_id, conn),
+        "now": _field(VoiceCall, "updated_at").get_db_prep_save(now, conn),
+        "fingerprint": fingerprint,
+    }
+    for name, field in _event_fields().items():
+        if name not in _EVENT_COLUMNS_FROM_STATEMENT:
+            params[f"e_{name}"] = field.get_db_prep_save(getattr(event, field.attname), conn)
+    for i, (name, value) in enumerate(values.items()):
+        params[f"v{i}"] = _field(VoiceCall, name).get_db_prep_save(value, conn)
+    spellings: list[str] = []
+    if reference:
+        params["reference"] = reference
+        # The SMSID spellings _judge takes for this ReferenceId, among the likely ones.
+        spellings = sorted(
+            {s for s in (reference, reference.lower(), reference.upper()) if _same(s, reference)}
+        )
+        params.update((f"r{i}", spelling) for i, spelling in enumerate(spellings))
+    sql = _statement(
+        db,
+        incoming,
+        tuple(sorted(sources)),
+        tuple(values),
+        len(spellings) if reference else -1,
+        final,
+        kept,
+        with_call,
+    )
+    call: VoiceCall | None = None
+    if with_call:
+        rows = list(VoiceCall.objects.raw(sql, params, using=db))
+        if not rows:
+            return None
+        call = rows[0]
+        event_id, old = call.__dict__.pop(_EVENT_ID), call.__dict__.pop(_OLD_STATUS)
+    else:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        event_id, old = row
+    event.pk, event.old_status = event_id, old
+    event._state.adding, event._state.db = False, db
+    return old, call
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    """Return a model's concrete field by name."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+    return field
+
+
+def _column(field: Field[Any, Any]) -> str:
+    """Return a concrete field's column name."""
+    if field.column is None:
+        raise TypeError(f"{field.name} has no column")
+    return field.column
+
+
+def _same(spelling: str, reference: str) -> bool:
+    """Whether _judge would take an SMSID spelt `spelling` for the ReferenceId `reference`."""
+    return spelling.lower() == reference.lower()
+
+
+def _literal(value: str) -> str:
+    """Quote a status or outcome (a code constant, [a-z_]+) as an SQL string literal."""
+    if not _CONSTANT.fullmatch(value):
+        raise ValueError(f"not a status or outcome: {value!r}")
+    return f"'{value}'"
+
+
+_CONSTANT = re.compile(r"[a-z_]+")
+
+
+@functools.cache
+def _event_fields() -> dict[str, Field[Any, Any]]:
+    """Return the event fields the INSERT fills, by name: every concrete one but the key."""
+    fields = CallbackEvent._meta.concrete_fields
+    return {f.name: f for f in fields if isinstance(f, Field) and not f.primary_key}
+
+
+# The event columns the statement fills from the update or from constants (%s: the status).
+_EVENT_COLUMNS_FROM_STATEMENT = {
+    "call": "upd.{uuid}",
+    "received_at": "upd.{updated_at}",
+    "outcome": _literal(EventOutcome.APPLIED),
+    "fingerprint": "%(fingerprint)s",
+    "old_status": f"upd.{_OLD_STATUS}",
+    "new_status": "{incoming}",
+}
+
+
+@functools.cache
+def _statement(
+    db: str,
+    incoming: str,
+    sources: tuple[str, ...],
+    columns: tuple[str, ...],
+    spellings: int,
+    final: bool,
+    kept: int,
+    with_call: bool,
+) -> str:
+    """Return the statement for one shape of result (its status, the columns it carries, …).
+
+    `sources` (states.sources_for(incoming)) and the statuses become literals: code
+    constants, so that fewer parameters are sent. `spellings` is -1 without a ReferenceId.
+    """
+    qn = connections[db].ops.quote_name
+    opts = VoiceCall._meta
+
+    def col(name: str) -> str:
+        return qn(_column(_field(VoiceCall, name)))
+
+    pk, status, fps = qn(_column(opts.pk)), col("status"), col("event_fingerprints")
+    assignments = [
+        f"{status} = {_literal(incoming)}",
+        # _judge's [*fingerprints, fingerprint][-kept:]
+        f"{fps} = jsonb_path_query_array(c.{fps} || jsonb_build_array(%(fingerprint)s::text),"
+        f" '$[last - {kept - 1} to last]')",
+    ]
+    assignments += [f"{col(name)} = %(v{i})s" for i, name in enumerate(columns)]
+    sources_sql = ", ".join(_literal(s) for s in sources) or "NULL"
+    conditions = [
+        f"c.{pk} = prev.{pk}",
+        f"c.{status} IN ({sources_sql})",
+        f"jsonb_typeof(c.{fps}) = 'array'",
+        f"NOT c.{fps} ? %(fingerprint)s",
+    ]
+    if spellings >= 0:
+        smsid = col("smsid")
+        assignments.append(
+            f"{smsid} = CASE WHEN c.{smsid} = '' THEN %(reference)s ELSE c.{smsid} END"
+        )
+        known = "".join(f", %(r{i})s" for i in range(spellings))
+        conditions.append(f"c.{smsid} IN (''{known})")
+    if final:
+        assignments.append(f"{col('completed_at')} = %(now)s")
+    assignments.append(f"{col('updated_at')} = %(now)s")
+    returned = [f"prev.{status} AS {_OLD_STATUS}"]
+    if with_call:
+        returned += [f"c.{qn(_column(f))}" for f in opts.concrete_fields]
+    else:
+        returned += [f"c.{col('uuid')}", f"c.{col('updated_at')}"]
+    event_opts = CallbackEvent._meta
+    event_pk = qn(_column(event_opts.pk))
+    fields = _event_fields()
+    names = {"uuid": col("uuid"), "updated_at": col("updated_at"), "incoming": _literal(incoming)}
+    inserted = [
+        _EVENT_COLUMNS_FROM_STATEMENT.get(name, f"%(e_{name})s").format(**names) for name in fields
+    ]
+    # Only quoted names and code constants are formatted in; every value is a parameter.
+    table = qn(opts.db_table)
+    update = (
+        f"WITH prev AS (SELECT {pk}, {status} FROM {table} "  # noqa: S608
+        f"WHERE {col('uuid')} = %(uuid)s "
+        "FOR UPDATE), "
+        f"upd AS (UPDATE {table} AS c SET {', '.join(assignments)} FROM prev "
+        f"WHERE {' AND '.join(conditions)} RETURNING {', '.join(returned)})"
+    )
+    insert = (
+        f"INSERT INTO {qn(event_opts.db_table)} "  # noqa: S608
+        f"({', '.join(qn(_column(f)) for f in fields.values())}) "
+        f"SELECT {', '.join(inserted)} FROM upd"
+    )
+    if not with_call:
+        return f"{update} {insert} RETURNING {event_pk}, {qn(_column(fields['old_status']))}"
+    return (
+        f"{update}, ins AS ({insert} RETURNING {event_pk}) "  # noqa: S608
+        f"SELECT ins.{event_pk} AS {_EVENT_ID}, upd.* FROM upd, ins"
+    )
