@@ -13,12 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, connection, connections, router, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    router,
+    transaction,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Model, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from . import ratelimit
+from . import fastpath, ratelimit
 from .backends import get_backend
 from .conf import voice_settings
 from .exceptions import (
@@ -47,8 +56,12 @@ from .states import (
 logger = logging.getLogger(__name__)
 
 BULK_CHUNK_SIZE = 500
+FAN_OUT_ABOVE = 100  # calls enqueued from the caller's process; more go through a worker
+FAN_OUT_CHUNK = 1000
 SWEEP_BATCH_SIZE = 500
 MAX_RAW_LENGTH = 20_000
+#: How many fingerprints of applied results a call keeps, to recognise a repeated delivery.
+FINGERPRINTS_KEPT = 20
 _COPIED_FIELDS = (
     "kind", "template_id", "variables", "voice", "speed", "number_forward", "ivr_key",
     "max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry", "send_at", "phone",
@@ -89,11 +102,16 @@ class SweepReport:
     poll_errors: int = 0
 
     def __str__(self) -> str:
-        return (
-            f"{len(self.requeued)} pending re-enqueued, {len(self.recovered)} stuck recovered, "
-            f"{self.polled} polled ({self.poll_errors} poll errors), "
-            f"{len(self.expired)} given up without a result"
-        )
+        return _(
+            "%(requeued)d pending re-enqueued, %(recovered)d stuck recovered, %(polled)d polled "
+            "(%(poll_errors)d poll errors), %(expired)d given up without a result"
+        ) % {
+            "requeued": len(self.requeued),
+            "recovered": len(self.recovered),
+            "polled": self.polled,
+            "poll_errors": self.poll_errors,
+            "expired": len(self.expired),
+        }
 
 
 def _release_connection() -> None:
@@ -137,28 +155,41 @@ def _new_call(
     return call
 
 
-def enqueue_calls(call_ids: Sequence[int]) -> int:
-    """Send a place task per call; if the broker is down the sweep enqueues them later."""
-    from .tasks import place_call_task
+def enqueue_calls(call_ids: Sequence[int], *, fan_out: bool = True) -> int:
+    """Send a place task per call; if the broker is down the sweep enqueues them later.
 
-    sent = 0
-    for call_id in call_ids:
+    A large batch is handed to a worker in chunks (one message per FAN_OUT_CHUNK ids), so
+    that the request that created it does not wait for thousands of publishes.
+    """
+    from .tasks import enqueue_calls_task, place_call_task
+
+    if fan_out and len(call_ids) > FAN_OUT_ABOVE:
+        task, chunks = enqueue_calls_task, _chunks(call_ids, FAN_OUT_CHUNK)
+    else:
+        task, chunks = place_call_task, _chunks(call_ids, 1)
+    enqueued = 0
+    for chunk in chunks:
         try:
-            place_call_task.apply_async(
-                (call_id,),
+            task.apply_async(
+                (chunk if task is enqueue_calls_task else chunk[0],),
                 retry=True,
-                # Fail fast when the broker is down: the row is safe and the sweep enqueues it.
+                # Fail fast when the broker is down: the rows are safe and the sweep enqueues them.
                 retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
             )
         except Exception as exc:  # the broker is unreachable; the rows are safe in the DB
             logger.warning(
                 "Could not enqueue %d voice call(s) (%s); the sweep will place them.",
-                len(call_ids) - sent,
+                len(call_ids) - enqueued,
                 type(exc).__name__,
             )
             break
-        sent += 1
-    return sent
+        enqueued += len(chunk)
+    return enqueued
+
+
+def _chunks(items: Sequence[int], size: int) -> list[list[int]]:
+    """Split a sequence into lists of at most `size` items."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def create_call(*, enqueue: bool = True, **fields: Any) -> VoiceCall:
@@ -227,16 +258,13 @@ def _can_update_returning(conn: BaseDatabaseWrapper) -> bool:
 @functools.cache
 def _claim_sql(db: str) -> str:
     """Return _claim's UPDATE ... RETURNING every column, for the database alias db."""
-    opts, qn = VoiceCall._meta, connections[db].ops.quote_name
-    column = {name: qn(opts.get_field(name).column) for name in ("status", "attempts")}
-    claimed_at = qn(opts.get_field("claimed_at").column)
-    next_attempt_at = qn(opts.get_field("next_attempt_at").column)
-    returning = ", ".join(qn(f.column) for f in opts.concrete_fields)
+    qn = connections[db].ops.quote_name
+    col = {f.name: qn(str(f.column)) for f in VoiceCall._meta.concrete_fields}
     return (
-        f"UPDATE {qn(opts.db_table)} SET {column['status']} = %s, "
-        f"{column['attempts']} = {column['attempts']} + 1, {claimed_at} = %s, "
-        f"{next_attempt_at} = NULL "
-        f"WHERE {qn(opts.pk.column)} = %s AND {column['status']} = %s RETURNING {returning}"
+        f"UPDATE {qn(VoiceCall._meta.db_table)} SET {col['status']} = %s, "  # noqa: S608 - names
+        f"{col['attempts']} = {col['attempts']} + 1, {col['claimed_at']} = %s, "
+        f"{col['next_attempt_at']} = NULL WHERE {col['id']} = %s AND {col['status']} = %s "
+        f"RETURNING {', '.join(col.values())}"
     )
 
 
@@ -384,6 +412,11 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
+#: The columns _judge reads or writes: without a call_status_changed receiver, the only ones
+#: the row lock fetches (a receiver gets the whole row).
+_JUDGED_FIELDS = ("uuid", "status", "smsid", "event_fingerprints", *_RESULT_FIELDS.values())
+
+
 def record_result(
     *,
     call_uuid: Any,
@@ -399,6 +432,11 @@ def record_result(
 
     One transaction: lock the call, judge, update it, insert the event. If judging fails
     unexpectedly, the raw delivery is still stored, with outcome "error", and the error raised.
+
+    The call is written with a queryset update() and the event with one plain INSERT, so
+    Django's pre_save/post_save signals are not sent for them: listen to call_status_changed
+    and callback_received instead. Without a call_status_changed receiver the call is fetched
+    with the judged columns only.
     """
     event = CallbackEvent(
         call_id=call_uuid,
@@ -410,10 +448,16 @@ def record_result(
         fingerprint=result_fingerprint(result) if result is not None else "",
         error=_storable(error[:2000]),
     )
+    if result is not None and not authoritative and _apply_fast(event, result):
+        return event
     try:
         with transaction.atomic():
-            call = VoiceCall.objects.select_for_update().filter(uuid=call_uuid).first()
-            if call is None:
+            calls = VoiceCall.objects.select_for_update()
+            if not call_status_changed.has_listeners(VoiceCall):
+                calls = calls.only(*_JUDGED_FIELDS)
+            try:
+                call = calls.get(uuid=call_uuid)
+            except VoiceCall.DoesNotExist:
                 return None
             old = call.status
             if result is None:
@@ -422,9 +466,12 @@ def record_result(
                 event.outcome, changed = _judge(call, result, authoritative=authoritative)
                 if changed:
                     call.updated_at = timezone.now()
-                    call.save(update_fields=[*changed, "updated_at"])
+                    values = {name: getattr(call, name) for name in changed}
+                    VoiceCall.objects.filter(pk=call.pk).update(
+                        **values, updated_at=call.updated_at
+                    )
             event.old_status, event.new_status = old, call.status
-            event.save(force_insert=True)
+            _insert_event(event)
             if call.status != old:
                 _send_status_changed(call, old, call.status, event)
     except DatabaseError:
@@ -439,6 +486,87 @@ def record_result(
     return event
 
 
+def _apply_fast(event: CallbackEvent, result: CallResult) -> bool:
+    """Apply a result that advances its call in one statement (PostgreSQL); False if not.
+
+    See fastpath.py. False also when the call does not exist or the statement failed on
+    its data: record_result's general path then decides, and stores, as it always does.
+    """
+    incoming = status_for_result(result)
+    if incoming is None:
+        return False
+    db = router.db_for_write(VoiceCall)
+    if not fastpath.usable(connections[db]):
+        return False
+    with_call = call_status_changed.has_listeners(VoiceCall)
+    try:
+        applied = fastpath.apply_advance(
+            db=db,
+            event=event,
+            incoming=incoming,
+            sources=_advance_sources(incoming),
+            values=_result_values(result),
+            fingerprint=event.fingerprint,
+            reference=normalize_smsid(result.reference_id),
+            final=incoming in FINAL,
+            kept=FINGERPRINTS_KEPT,
+            with_call=with_call,
+        )
+    except (OperationalError, InterfaceError):
+        raise  # the database is unavailable: the caller answers 503 so that eSMS retries
+    except DatabaseError as exc:  # a value the column refused: the general path decides
+        logger.debug("Fast path of call %s failed (%s): general path", event.call_id, exc)
+        applied = None
+    if applied is None:
+        event.pk, event.outcome = None, EventOutcome.RECEIVED
+        return False
+    old, call = applied
+    if call is not None:  # else no receiver is connected: nobody to tell
+        _send_status_changed(call, old, incoming, event)
+    transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
+    return True
+
+
+@functools.cache
+def _advance_sources(incoming: str) -> frozenset[str]:
+    """states.sources_for, remembered: the statuses `incoming` advances."""
+    return sources_for(incoming)
+
+
+def _insert_event(event: CallbackEvent) -> None:
+    """INSERT a new event with one cached statement, not the whole Model.save() machinery."""
+    db = router.db_for_write(CallbackEvent, instance=event)
+    conn = connections[db]
+    if not conn.features.can_return_columns_from_insert:
+        event.save(force_insert=True, using=db)
+        return
+    fields = _event_insert_fields()
+    params = [f.get_db_prep_save(f.pre_save(event, True), conn) for f in fields]
+    with conn.cursor() as cursor:
+        cursor.execute(_event_insert_sql(db), params)
+        event.pk = cursor.fetchone()[0]
+    event._state.adding, event._state.db = False, db
+
+
+@functools.cache
+def _event_insert_fields() -> tuple[Any, ...]:
+    """Return the event columns an INSERT fills: every concrete one but the primary key."""
+    return tuple(f for f in CallbackEvent._meta.concrete_fields if not f.primary_key)
+
+
+@functools.cache
+def _event_insert_sql(db: str) -> str:
+    """Return the event INSERT ... RETURNING id for the database alias db."""
+    qn = connections[db].ops.quote_name
+    columns = ", ".join(qn(f.column) for f in _event_insert_fields())
+    placeholders = ", ".join(["%s"] * len(_event_insert_fields()))
+    opts = CallbackEvent._meta
+    return (  # quoted names only; the values are parameters
+        f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"RETURNING {qn(str(opts.pk.column))}"
+    )
+
+
 def _judge(call: VoiceCall, result: CallResult, *, authoritative: bool) -> tuple[str, list[str]]:
     """Decide an event's outcome and change the call in memory; return the fields changed."""
     fingerprint = result_fingerprint(result)
@@ -450,7 +578,7 @@ def _judge(call: VoiceCall, result: CallResult, *, authoritative: bool) -> tuple
     incoming = status_for_result(result)
     if incoming is None:
         return EventOutcome.INVALID, []
-    call.event_fingerprints = [*call.event_fingerprints, fingerprint][-20:]
+    call.event_fingerprints = [*call.event_fingerprints, fingerprint][-FINGERPRINTS_KEPT:]
     changed = ["event_fingerprints"]
     if reference and not call.smsid:
         call.smsid = reference  # accepted through 124, which carries no SMSID: adopt it
@@ -527,7 +655,9 @@ def retry_call(call: VoiceCall, *, created_by: Any = None, enqueue: bool = True)
     """Place a refused or failed call again as a new call linked to the old one."""
     if call.status not in RETRYABLE:
         raise EsmsInputError(
-            "status", f"only rejected or failed-to-send calls can be retried, not {call.status}"
+            "status",
+            _("Only rejected calls and calls that failed to send can be retried, not %(status)s.")
+            % {"status": call.get_status_display()},
         )
     fields = {name: getattr(call, name) for name in _COPIED_FIELDS}
     return create_call(
@@ -609,7 +739,7 @@ def _expire_silent_calls(
     VoiceCall.objects.filter(pk__in=[call.pk for call in expired]).update(
         status=CallStatus.ERROR,
         last_error_code="no_result",
-        last_error_message="eSMS sent no result for this call within RESULT_TIMEOUT.",
+        last_error_message=_("eSMS sent no result for this call within RESULT_TIMEOUT."),
         completed_at=now,
         updated_at=now,
     )

@@ -28,6 +28,12 @@ def place_call_task(self: Task, call_id: int) -> str | None:
     return result.status
 
 
+@shared_task(name="django_esms_voice.enqueue_calls", acks_late=True, ignore_result=True)
+def enqueue_calls_task(call_ids: list[int]) -> int:
+    """Publish the place task of each call of a large batch, off the creating request."""
+    return services.enqueue_calls(call_ids, fan_out=False)
+
+
 @shared_task(name="django_esms_voice.sweep", ignore_result=True)
 def sweep_task() -> str:
     """Re-enqueue forgotten calls, recover stuck ones and poll the silent ones (run by beat)."""

@@ -44,7 +44,7 @@ from django_esms_voice.simulator import (
     Script,
 )
 from django_esms_voice.states import FINAL, CallStatus
-from django_esms_voice.tasks import place_call_task
+from django_esms_voice.tasks import enqueue_calls_task, place_call_task
 
 PHONE = "0901888484"
 OTHER_PHONE = "0912345678"
@@ -96,6 +96,7 @@ def apply_async(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
     """Stand in for the broker: no test in this module may reach a real one."""
     fake = mock.Mock(name="place_call_task.apply_async")
     monkeypatch.setattr(place_call_task, "apply_async", fake)
+    monkeypatch.setattr(enqueue_calls_task, "apply_async", fake.fan_out)
     return fake
 
 
@@ -338,6 +339,38 @@ def test_create_calls_with_one_invalid_row_creates_nothing() -> None:
     assert isinstance(caught.value.errors[3], InvalidPhoneNumber)
     assert "row 3" in str(caught.value)
     assert not VoiceCall.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_large_batch_is_fanned_out_through_a_worker(
+    apply_async: mock.Mock, django_capture_on_commit_callbacks: Any
+) -> None:
+    count = services.FAN_OUT_CHUNK + services.FAN_OUT_ABOVE
+    rows = [{"phone": f"09{n:08d}", "template_id": "rec-1"} for n in range(count)]
+    with django_capture_on_commit_callbacks(execute=True):
+        created = services.create_calls(rows, batch="big")
+
+    # The creating request publishes one message per chunk of ids, not one per call.
+    assert not apply_async.called
+    chunks = [c.args[0][0] for c in apply_async.fan_out.call_args_list]
+    assert [len(chunk) for chunk in chunks] == [services.FAN_OUT_CHUNK, services.FAN_OUT_ABOVE]
+    assert sorted(pk for chunk in chunks for pk in chunk) == sorted(c.pk for c in created)
+
+    # The worker that runs a chunk publishes the place task of each of its calls.
+    assert enqueue_calls_task.run(chunks[1]) == services.FAN_OUT_ABOVE
+    assert enqueued_ids(apply_async) == chunks[1]
+    assert not apply_async.fan_out.call_count > 2  # a worker never fans out again
+
+
+@pytest.mark.django_db
+def test_a_small_batch_is_enqueued_directly(
+    apply_async: mock.Mock, django_capture_on_commit_callbacks: Any
+) -> None:
+    rows = [{"phone": f"09{n:08d}", "template_id": "rec-1"} for n in range(services.FAN_OUT_ABOVE)]
+    with django_capture_on_commit_callbacks(execute=True):
+        created = services.create_calls(rows)
+    assert not apply_async.fan_out.called
+    assert sorted(enqueued_ids(apply_async)) == sorted(c.pk for c in created)
 
 
 @pytest.mark.django_db
@@ -1157,6 +1190,8 @@ def test_concurrent_sweeps_never_enqueue_a_call_twice(
     ids = sorted(c.pk for c in created)
     seen: list[int] = []
     apply_async.side_effect = lambda args, **kwargs: seen.append(args[0])
+    # A sweep of more than FAN_OUT_ABOVE calls hands them to a worker in one message.
+    apply_async.fan_out.side_effect = lambda args, **kwargs: seen.extend(args[0])
 
     # Hold the first sweep inside its transaction, rows locked, while the second one runs:
     # the second must skip the locked rows (not wait for them, not take them again).
