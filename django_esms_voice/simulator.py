@@ -905,20 +905,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"Cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
         return 1
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        """Treat SIGTERM like Ctrl-C."""
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
     sys.stdout.write(describe(sim))
     sys.stdout.flush()
+    serve_until_interrupted(sim)
+    sys.stdout.write("Stopping the simulator.\n")
+    return 0
+
+
+def serve_until_interrupted(sim: EsmsSimulator) -> None:
+    """Block until Ctrl-C or SIGTERM, then stop the simulator."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # Set both explicitly: a process started in the background by a shell (or by some service
+    # managers) inherits SIGINT as ignored, and would then never see Ctrl-C.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
-        sys.stdout.write("Stopping the simulator.\n")
+        pass
     finally:
         sim.stop()
-    return 0
 
 
 if __name__ == "__main__":

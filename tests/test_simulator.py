@@ -825,6 +825,22 @@ def subprocess_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
+def started_in_background() -> None:
+    """Start the child as a shell's background job would: with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_with_ctrl_c(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """Send Ctrl-C and collect the output; kill the process if it does not stop in time."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError("the simulator did not stop on Ctrl-C") from None
+
+
 def read_until(process: subprocess.Popen[str], marker: str) -> str:
     """Read the process's stdout until a line containing marker (or its end)."""
     assert process.stdout is not None
@@ -855,13 +871,13 @@ def test_module_runs_standalone_until_ctrl_c() -> None:
         text=True,
         env={**subprocess_env(), "ESMS_VOICE_SECRET_KEY": "from-env-5d2b"},
         cwd=ROOT,
+        preexec_fn=started_in_background,  # Ctrl-C must work even so
     ) as process:
         banner = read_until(process, "BALANCE_URL")
         base_url = f"http://127.0.0.1:{port}/MainService.svc/json/"
         body = {"ApiKey": "test-key", "SecretKey": "from-env-5d2b"}
         balance = requests.post(base_url + "GetBalance_json", json=body, timeout=5)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        out, err = stop_with_ctrl_c(process)
 
     assert base_url in banner
     assert balance.json()["CodeResponse"] == "100"
@@ -893,6 +909,7 @@ def test_management_command_serves_with_the_settings_credentials() -> None:
         text=True,
         env=subprocess_env(),
         cwd=ROOT,
+        preexec_fn=started_in_background,  # Ctrl-C must work even so
     ) as process:
         banner = read_until(process, "BALANCE_URL")
         base_url = f"http://127.0.0.1:{port}/MainService.svc/json/"
@@ -907,8 +924,7 @@ def test_management_command_serves_with_the_settings_credentials() -> None:
             cwd=ROOT,
             timeout=30,
         )
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        out, err = stop_with_ctrl_c(process)
 
     assert f'ESMS_VOICE["BASE_URL"] = "{base_url}"' in banner
     assert f'ESMS_VOICE["BALANCE_URL"] = "{base_url}"' in banner

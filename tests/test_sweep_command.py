@@ -109,3 +109,15 @@ SHARED = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 def test_rate_limit_needs_a_shared_cache(caches, rate, expected):
     with override_settings(CACHES=caches, ESMS_VOICE={**KEYS, "RATE_LIMIT": rate}):
         assert [m.id for m in check_rate_limit_cache()] == expected
+
+
+def test_a_settings_error_during_the_sweep_exits_with_its_message(monkeypatch):
+    from django_esms_voice import services
+    from django_esms_voice.exceptions import EsmsSettingsError
+
+    def broken_sweep(**kwargs):
+        raise EsmsSettingsError("ESMS_VOICE['TIMEOUT'] must be a positive number of seconds.")
+
+    monkeypatch.setattr(services, "sweep", broken_sweep)
+    with pytest.raises(CommandError, match=r"ESMS_VOICE\['TIMEOUT'\]"):
+        call_command("esms_voice_sweep", stdout=StringIO())

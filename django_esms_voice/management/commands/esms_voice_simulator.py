@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import threading
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +11,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from django_esms_voice.simulator import OUTCOMES, EsmsSimulator, Script
+from django_esms_voice.simulator import OUTCOMES, EsmsSimulator, Script, serve_until_interrupted
 
 from ..base import TranslatedCommand
 
@@ -96,12 +95,8 @@ class Command(TranslatedCommand):
             _("Callbacks come %(delay)s s after a call is accepted. Ctrl-C stops.")
             % {"delay": f"{sim.callback_delay:g}"}
         )
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            self.stdout.write(str(_("Stopping the simulator.")))
-        finally:
-            sim.stop()
+        serve_until_interrupted(sim)
+        self.stdout.write(str(_("Stopping the simulator.")))
 
     @staticmethod
     def _credential(name: str, fallback: str) -> str:
