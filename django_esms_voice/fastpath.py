@@ -222,9 +222,15 @@ def _statement(
         )
         known = "".join(f", %(r{i})s" for i in range(spellings))
         conditions.append(f"c.{smsid} IN (''{known})")
-    if final:
-        assignments.append(f"{col('completed_at')} = %(now)s")
-    assignments.append(f"{col('updated_at')} = %(now)s")
+    # As _judge on an advance: completed_at follows finality, the last error is cleared, and
+    # submitted_at is set if the call had none.
+    assignments += [
+        f"{col('completed_at')} = " + ("%(now)s" if final else "NULL"),
+        f"{col('last_error_code')} = ''",
+        f"{col('last_error_message')} = ''",
+        f"{col('submitted_at')} = COALESCE(c.{col('submitted_at')}, %(now)s)",
+        f"{col('updated_at')} = %(now)s",
+    ]
     returned = [f"prev.{status} AS {_OLD_STATUS}"]
     if with_call:
         returned += [f"c.{qn(_column(f))}" for f in opts.concrete_fields]

@@ -24,6 +24,7 @@ from django.db import (
 )
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Model, Q
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,6 +41,7 @@ from .exceptions import (
 )
 from .models import CallbackEvent, CallKind, EventOutcome, EventSource, VoiceCall
 from .payloads import CallResult, CallSubmission, normalize_smsid
+from .redaction import redact
 from .signals import call_status_changed, callback_received
 from .signing import callback_url
 from .states import (
@@ -282,8 +284,11 @@ def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **e
     moved = VoiceCall.objects.filter(pk=call.pk, status=CallStatus.SUBMITTING).update(
         **values, updated_at=now
     )
-    if moved and new != CallStatus.PENDING:
-        _send_status_changed(call, CallStatus.SUBMITTING, new, None)
+    if moved:
+        for name, value in {**values, "updated_at": now}.items():
+            setattr(call, name, value)  # receivers get the call as it now is
+        if new != CallStatus.PENDING:
+            _send_status_changed(call, CallStatus.SUBMITTING, new, None)
     return bool(moved)
 
 
@@ -304,9 +309,15 @@ def _accept(call: VoiceCall, submission: CallSubmission) -> None:
         pk=call.pk, status__in=sources_for(CallStatus.ACCEPTED)
     ).update(**values)
     if moved:
-        _send_status_changed(call, call.status, CallStatus.ACCEPTED, None)
-    elif submission.smsid:
-        # A callback got there first and moved the call on: keep its SMSID all the same.
+        old = call.status
+        for name, value in values.items():
+            setattr(call, name, value)  # receivers get the call as it now is
+        _send_status_changed(call, old, CallStatus.ACCEPTED, None)
+        return
+    # A callback got there first and moved the call on: keep the SMSID and the time eSMS
+    # took the call all the same (the sweep polls and expires by that time).
+    VoiceCall.objects.filter(pk=call.pk, submitted_at__isnull=True).update(submitted_at=now)
+    if submission.smsid:
         VoiceCall.objects.filter(pk=call.pk, smsid="").update(
             smsid=submission.smsid, updated_at=now
         )
@@ -414,7 +425,14 @@ def _storable(text: str) -> str:
 
 #: The columns _judge reads or writes: without a call_status_changed receiver, the only ones
 #: the row lock fetches (a receiver gets the whole row).
-_JUDGED_FIELDS = ("uuid", "status", "smsid", "event_fingerprints", *_RESULT_FIELDS.values())
+_JUDGED_FIELDS = (
+    "uuid",
+    "status",
+    "smsid",
+    "event_fingerprints",
+    "submitted_at",
+    *_RESULT_FIELDS.values(),
+)
 
 
 def record_result(
@@ -570,7 +588,8 @@ def _event_insert_sql(db: str) -> str:
 def _judge(call: VoiceCall, result: CallResult, *, authoritative: bool) -> tuple[str, list[str]]:
     """Decide an event's outcome and change the call in memory; return the fields changed."""
     fingerprint = result_fingerprint(result)
-    if fingerprint in call.event_fingerprints:
+    # A poll is judged on its merits: it may correct what an identical callback could not.
+    if fingerprint in call.event_fingerprints and not authoritative:
         return EventOutcome.DUPLICATE, []
     reference = normalize_smsid(result.reference_id)
     if reference and call.smsid and reference.lower() != call.smsid.lower():
@@ -596,10 +615,14 @@ def _judge(call: VoiceCall, result: CallResult, *, authoritative: bool) -> tuple
     if verdict is Verdict.SAME:
         return (EventOutcome.MERGED if late else EventOutcome.DUPLICATE), changed
     call.status = incoming
-    changed.append("status")
-    if incoming in FINAL:
-        call.completed_at = timezone.now()
-        changed.append("completed_at")
+    # An advance means eSMS has the call: a call revived from "error" is open again (or final
+    # now), its last error no longer describes it, and it was submitted by now.
+    call.completed_at = timezone.now() if incoming in FINAL else None
+    call.last_error_code, call.last_error_message = "", ""
+    if call.submitted_at is None:
+        call.submitted_at = timezone.now()
+        changed.append("submitted_at")
+    changed.extend(["status", "completed_at", "last_error_code", "last_error_message"])
     if verdict is Verdict.CORRECTION:
         return EventOutcome.CORRECTED, changed
     return EventOutcome.APPLIED, changed
@@ -630,7 +653,7 @@ def refresh_status(call: VoiceCall) -> CallbackEvent | None:
     return record_result(
         call_uuid=call.uuid,
         source=EventSource.POLL,
-        raw=json.dumps(dict(result.raw), default=str),
+        raw=redact(json.dumps(dict(result.raw), default=str)),
         result=result,
         authoritative=True,
     )
@@ -640,9 +663,11 @@ def refresh_status(call: VoiceCall) -> CallbackEvent | None:
 
 
 def cancel_call(call: VoiceCall) -> bool:
-    """Cancel a call that has not been sent yet; False when it is already on its way."""
+    """Cancel a call that was never sent; False once an attempt went out (eSMS may have it)."""
     now = timezone.now()
-    canceled = VoiceCall.objects.filter(pk=call.pk, status=CallStatus.PENDING).update(
+    # A pending call with attempts went back to pending after a timeout: eSMS may already
+    # have it and ring, so canceling it here would hide the result it reports.
+    canceled = VoiceCall.objects.filter(pk=call.pk, status=CallStatus.PENDING, attempts=0).update(
         status=CallStatus.CANCELED, completed_at=now, updated_at=now
     )
     if canceled:
@@ -701,7 +726,8 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
         poll_before = now - dt.timedelta(seconds=conf.poll_after)
         to_poll = list(
             VoiceCall.objects.select_for_update(skip_locked=True)
-            .filter(status__in=AWAITING_RESULT, submitted_at__lte=poll_before)
+            .annotate(since=_result_due_since())
+            .filter(status__in=AWAITING_RESULT, since__lte=poll_before)
             .exclude(smsid="")
             .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=poll_before))
             .order_by(F("last_polled_at").asc(nulls_first=True))[:batch_size]
@@ -733,7 +759,8 @@ def _expire_silent_calls(
     """
     expired = list(
         VoiceCall.objects.select_for_update(skip_locked=True)
-        .filter(status__in=AWAITING_RESULT, submitted_at__lte=submitted_before)
+        .annotate(since=_result_due_since())
+        .filter(status__in=AWAITING_RESULT, since__lte=submitted_before)
         .exclude(pk__in=[call.pk for call in polling])[:SWEEP_BATCH_SIZE]
     )
     VoiceCall.objects.filter(pk__in=[call.pk for call in expired]).update(
@@ -744,5 +771,12 @@ def _expire_silent_calls(
         updated_at=now,
     )
     for call in expired:
-        _send_status_changed(call, call.status, CallStatus.ERROR, None)
+        old, call.status, call.last_error_code = call.status, CallStatus.ERROR, "no_result"
+        _send_status_changed(call, old, CallStatus.ERROR, None)
     return [call.pk for call in expired]
+
+
+def _result_due_since() -> Greatest:
+    """When a call's result became due: eSMS took it, or the time it was scheduled for."""
+    taken = Coalesce("submitted_at", "created_at")
+    return Greatest(taken, Coalesce("send_at", taken))

@@ -94,7 +94,7 @@ def _row(call: VoiceCall, before: dict[str, Any]) -> dict[str, Any]:
     row = VoiceCall.objects.filter(pk=call.pk).values().get()
     for name in ("id", "uuid", "created_at"):
         del row[name]
-    for name in ("updated_at", "completed_at"):
+    for name in ("updated_at", "completed_at", "submitted_at"):
         row[name] = "changed" if row[name] != before[name] else "kept"
     return row
 

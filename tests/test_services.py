@@ -1320,3 +1320,131 @@ def test_no_rate_limit_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ratelimit, "time", clock)
     assert sum(ratelimit.acquire(None) for _ in range(100)) == 0
     assert clock.slept == 0
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+IN_PROGRESS = {"ReferenceId": SMSID, "SendStatus": "7", "CallStatus": "", "SentResult": "1"}
+ANSWERED = {"ReferenceId": SMSID, "SendStatus": "5", "CallStatus": "ANSWERED", "SentResult": "1"}
+NO_ANSWER = {"ReferenceId": SMSID, "SendStatus": "5", "CallStatus": "NO ANSWER", "SentResult": "1"}
+
+
+@pytest.mark.django_db
+def test_a_callback_that_beats_the_accept_still_leaves_a_call_the_sweep_can_end(
+    sim: EsmsSimulator, settings: Any
+) -> None:
+    settings.ESMS_VOICE = esms_settings(sim, RESULT_TIMEOUT=3600)
+    call = new_call()  # a resend answered 124: no SMSID, so it can never be polled
+    _age(call, status=CallStatus.SUBMITTING, attempts=2)
+    progress = {k: v for k, v in IN_PROGRESS.items() if k != "ReferenceId"}
+    deliver(call, progress)  # eSMS's first callback arrives before our _accept ran
+    call.refresh_from_db()
+    assert call.status == CallStatus.IN_PROGRESS
+    assert call.submitted_at is not None
+
+    # Its final callback is lost: the sweep gives up on it once RESULT_TIMEOUT has passed.
+    report = services.sweep(now=call.submitted_at + dt.timedelta(seconds=3601))
+    assert report.expired == [call.pk]
+
+
+@pytest.mark.django_db
+def test_a_scheduled_call_is_not_given_up_before_its_time(
+    sim: EsmsSimulator, settings: Any
+) -> None:
+    settings.ESMS_VOICE = esms_settings(sim, POLL_AFTER=900, RESULT_TIMEOUT=3600)
+    now = timezone.now()
+    call = accepted_call(smsid="", send_at=now + dt.timedelta(days=2))
+    _age(call, submitted_at=now - dt.timedelta(days=1))
+
+    report = services.sweep(now=now)
+
+    assert report.expired == []
+    call.refresh_from_db()
+    assert call.status == CallStatus.ACCEPTED
+    # Once its time has come and gone by RESULT_TIMEOUT, it is.
+    later = services.sweep(now=now + dt.timedelta(days=2, seconds=3601))
+    assert later.expired == [call.pk]
+
+
+@pytest.mark.django_db
+def test_a_call_that_went_out_once_cannot_be_canceled() -> None:
+    never_sent = new_call()
+    timed_out = new_call()  # back to pending after a timeout: eSMS may have it
+    _age(timed_out, attempts=1)
+
+    assert services.cancel_call(never_sent) is True
+    assert services.cancel_call(timed_out) is False
+    timed_out.refresh_from_db()
+    assert timed_out.status == CallStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_a_call_revived_from_error_is_open_again_and_loses_its_error() -> None:
+    call = accepted_call()
+    _age(
+        call,
+        status=CallStatus.ERROR,
+        completed_at=timezone.now(),
+        last_error_code="no_result",
+        last_error_message="no result",
+    )
+    deliver(call, IN_PROGRESS)
+    call.refresh_from_db()
+    assert (call.status, call.completed_at) == (CallStatus.IN_PROGRESS, None)
+    assert (call.last_error_code, call.last_error_message) == ("", "")
+
+
+@pytest.mark.django_db
+def test_status_changed_receivers_get_the_call_as_it_now_is(
+    sim: EsmsSimulator, django_capture_on_commit_callbacks: Any
+) -> None:
+    seen: list[tuple[str, str, str]] = []
+
+    def receiver(*, call: VoiceCall, new: str, **kwargs: Any) -> None:
+        seen.append((call.status, new, call.smsid))
+
+    call_status_changed.connect(receiver, weak=False)
+    try:
+        call = new_call()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.place_call(call.pk)
+    finally:
+        call_status_changed.disconnect(receiver)
+    [(status, new, smsid)] = seen
+    assert status == new == CallStatus.ACCEPTED
+    assert smsid  # the SMSID eSMS just returned, not the empty one the call had
+
+
+@pytest.mark.django_db
+def test_a_poll_is_not_dropped_because_a_conflicting_callback_had_the_same_fields() -> None:
+    call = accepted_call()
+    deliver(call, ANSWERED)
+    conflicting = deliver(call, NO_ANSWER)  # a callback cannot overturn a final result
+    assert conflicting is not None
+    assert conflicting.outcome == EventOutcome.CONFLICT
+
+    poll = deliver(call, NO_ANSWER, source=EventSource.POLL, authoritative=True)
+
+    assert poll is not None
+    assert poll.outcome == EventOutcome.CORRECTED
+    call.refresh_from_db()
+    assert call.status == CallStatus.NO_ANSWER
+
+
+@pytest.mark.django_db
+def test_a_poll_answer_is_stored_with_credentials_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django_esms_voice import backends
+
+    call = accepted_call()
+    echoed = {**ANSWERED, "Debug": "ApiKey=APIKEY-SENTINEL-9&SecretKey=SECRET-SENTINEL-9"}
+
+    class Echoing:
+        def get_send_status(self, smsid: str) -> Any:
+            return parse_call_result(echoed)
+
+    monkeypatch.setattr(services, "get_backend", lambda: Echoing())
+    event = services.refresh_status(call)
+
+    assert event is not None
+    assert "SENTINEL" not in event.raw
+    assert backends  # the module the real backend comes from
