@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -822,7 +823,9 @@ def test_credentials_are_never_printed(capfd: pytest.CaptureFixture[str]) -> Non
 def subprocess_env() -> dict[str, str]:
     """Return an environment that imports the package from this checkout."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
+    env = {**os.environ, "PYTHONPATH": path}
+    env.pop("PYTHONUNBUFFERED", None)  # as under tox: output to a pipe is block-buffered
+    return env
 
 
 def started_in_background() -> None:
@@ -842,15 +845,20 @@ def stop_with_ctrl_c(process: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def read_until(process: subprocess.Popen[str], marker: str) -> str:
-    """Read the process's stdout until a line containing marker (or its end)."""
+    """Read the process's stdout until marker appears (or it ends); fail after 20 s."""
     assert process.stdout is not None
-    seen = ""
-    while marker not in seen:
-        line = process.stdout.readline()
-        if not line:
+    fd, seen, deadline = process.stdout.fileno(), b"", time.monotonic() + 20
+    # Raw reads from the pipe: a buffered readline() would hide data from select().
+    while marker.encode() not in seen:
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            process.kill()
+            raise AssertionError(f"no {marker!r} on stdout within 20 s; got {seen!r}")
+        chunk = os.read(fd, 4096)
+        if not chunk:
             break
-        seen += line
-    return seen
+        seen += chunk
+    return seen.decode()
 
 
 def test_simulator_module_imports_no_django() -> None:

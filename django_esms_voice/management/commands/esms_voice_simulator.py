@@ -95,6 +95,7 @@ class Command(TranslatedCommand):
             _("Callbacks come %(delay)s s after a call is accepted. Ctrl-C stops.")
             % {"delay": f"{sim.callback_delay:g}"}
         )
+        self.stdout.flush()  # piped to a log or a test, the banner must not sit in a buffer
         serve_until_interrupted(sim)
         self.stdout.write(str(_("Stopping the simulator.")))
 
