@@ -52,8 +52,6 @@ DEFAULTS: dict[str, Any] = {
     "BACKEND": "django_esms_voice.backends.HttpBackend",
 }
 
-SECRET_KEYS = ("API_KEY", "SECRET_KEY")
-
 
 @dataclass(frozen=True)
 class Problem:

@@ -734,7 +734,10 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
         )
         VoiceCall.objects.filter(pk__in=[c.pk for c in to_poll]).update(last_polled_at=now)
         report.expired = _expire_silent_calls(
-            now - dt.timedelta(seconds=conf.result_timeout), now, polling=to_poll
+            now - dt.timedelta(seconds=conf.result_timeout),
+            now,
+            polling=to_poll,
+            batch_size=batch_size,
         )
         transaction.on_commit(lambda: enqueue_calls(requeue))
     report.requeued, report.recovered = pending, stuck
@@ -750,7 +753,11 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
 
 
 def _expire_silent_calls(
-    submitted_before: dt.datetime, now: dt.datetime, *, polling: Sequence[VoiceCall] = ()
+    submitted_before: dt.datetime,
+    now: dt.datetime,
+    *,
+    polling: Sequence[VoiceCall] = (),
+    batch_size: int = SWEEP_BATCH_SIZE,
 ) -> list[int]:
     """Give up on calls eSMS has but never reported on; a late result still replaces 'error'.
 
@@ -761,7 +768,7 @@ def _expire_silent_calls(
         VoiceCall.objects.select_for_update(skip_locked=True)
         .annotate(since=_result_due_since())
         .filter(status__in=AWAITING_RESULT, since__lte=submitted_before)
-        .exclude(pk__in=[call.pk for call in polling])[:SWEEP_BATCH_SIZE]
+        .exclude(pk__in=[call.pk for call in polling])[:batch_size]
     )
     VoiceCall.objects.filter(pk__in=[call.pk for call in expired]).update(
         status=CallStatus.ERROR,

@@ -1448,3 +1448,20 @@ def test_a_poll_answer_is_stored_with_credentials_masked(monkeypatch: pytest.Mon
     assert event is not None
     assert "SENTINEL" not in event.raw
     assert backends  # the module the real backend comes from
+
+
+@pytest.mark.django_db
+def test_the_sweep_gives_up_on_at_most_a_batch_of_calls_per_pass(
+    sim: EsmsSimulator, settings: Any
+) -> None:
+    settings.ESMS_VOICE = esms_settings(sim, RESULT_TIMEOUT=3600)
+    now = timezone.now()
+    lost = [accepted_call(smsid="") for _ in range(3)]
+    for call in lost:
+        _age(call, submitted_at=now - dt.timedelta(seconds=3601))
+
+    first = services.sweep(now=now, batch_size=2)
+    second = services.sweep(now=now, batch_size=2)
+
+    assert (len(first.expired), len(second.expired)) == (2, 1)
+    assert sorted(first.expired + second.expired) == sorted(c.pk for c in lost)
