@@ -42,6 +42,7 @@ from .admin_actions import (
     call_many_view,
     call_objects_view,
     can_place_calls,
+    can_see_calls,
     cancel_calls,
     place_now,
     refresh_calls,
@@ -51,7 +52,7 @@ from .admin_forms import PlaceCallForm
 from .exceptions import InvalidPhoneNumber
 from .models import CallbackEvent, VoiceCall, VoiceCallQuerySet
 from .phone import normalize_phone
-from .states import FINAL, CallStatus
+from .states import FINAL, CallStatus, status_label
 
 __all__ = ["CallbackEventAdmin", "VoiceCallAdmin", "call_action"]
 
@@ -80,10 +81,6 @@ RECENT_BATCH_DAYS = 30
 RECENT_BATCH_SCAN = 1000
 RECENT_BATCH_CHOICES = 20
 OPEN_STATUSES = tuple(status for status in CallStatus.values if status not in FINAL)
-
-
-def _status_label(value: str) -> str:
-    return str(CallStatus(value).label) if value in CallStatus.values else value
 
 
 def _when(value: dt.datetime) -> str:
@@ -249,8 +246,8 @@ def _status_change(event: CallbackEvent) -> str:
     if not event.old_status and not event.new_status:
         return "-"
     if event.old_status == event.new_status:
-        return _status_label(event.new_status)
-    return f"{_status_label(event.old_status)} → {_status_label(event.new_status)}"
+        return status_label(event.new_status)
+    return f"{status_label(event.old_status)} → {status_label(event.new_status)}"
 
 
 class CallbackEventInline(_EventInline):
@@ -287,10 +284,7 @@ class CallbackEventInline(_EventInline):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Whoever may see the call sees its events."""
-        user = request.user
-        return user.has_perm("esms_voice.view_voicecall") or user.has_perm(
-            "esms_voice.change_voicecall"
-        )
+        return can_see_calls(request.user)
 
 
 # ----------------------------------------------------------------------------- calls
@@ -585,7 +579,7 @@ class VoiceCallAdmin(_CallAdmin):
         add(call.last_polled_at, gettext("Last status poll"))
         add(
             completed,
-            gettext("Completed: %(status)s") % {"status": _status_label(call.status)},
+            gettext("Completed: %(status)s") % {"status": status_label(call.status)},
         )
         entries.sort(key=lambda entry: entry[0])
         rows = format_html_join(

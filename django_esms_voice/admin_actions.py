@@ -11,7 +11,6 @@ Placing calls needs the ``esms_voice.place_voicecall`` permission; creating them
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from django.db.models import Count, Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext, ngettext
@@ -47,7 +45,7 @@ from .admin_forms import (
 from .exceptions import EsmsApiError, EsmsInputError, EsmsSettingsError, EsmsTransportError
 from .models import CallKind, VoiceCall
 from .phone import normalize_phone
-from .states import RETRYABLE, CallStatus
+from .states import RETRYABLE, CallStatus, status_label
 
 PLACE_PERMISSION = "esms_voice.place_voicecall"
 ADD_PERMISSION = "esms_voice.add_voicecall"
@@ -64,6 +62,13 @@ REFRESH_LIMIT = 100
 def can_place_calls(user: Any) -> bool:
     """Whether the user may spend eSMS credit."""
     return bool(user.has_perm(PLACE_PERMISSION))
+
+
+def can_see_calls(user: Any) -> bool:
+    """Whether the user may look at voice calls (and so at their events)."""
+    return bool(
+        user.has_perm("esms_voice.view_voicecall") or user.has_perm("esms_voice.change_voicecall")
+    )
 
 
 def can_create_calls(user: Any) -> bool:
@@ -139,7 +144,7 @@ def _status_groups(
     counts = queryset.order_by().values_list("status").annotate(n=Count("pk"))
     groups = []
     for status, count in sorted(counts):
-        display = CallStatus(status).label if status in CallStatus.values else status
+        display = status_label(status)
         shown = list(queryset.filter(status=status)[:SHOWN_PER_GROUP])
         groups.append(Group(label, reason % {"status": display}, count, shown))
     return groups
@@ -614,16 +619,9 @@ def _loads(payload: str, salt: str, request: HttpRequest) -> dict[str, Any] | No
     return data
 
 
-def _batch_name(prefix: str) -> str:
-    """Name a batch after what made it and when: customer-20260127-153012-1a2b."""
-    return f"{prefix}-{timezone.localtime():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"[:100]
-
-
 def _calls_list_url(request: HttpRequest, site_name: str, batch: str) -> str | None:
     """The voice call list filtered on a batch, when the user may see it."""
-    if not request.user.has_perm("esms_voice.view_voicecall") and not request.user.has_perm(
-        "esms_voice.change_voicecall"
-    ):
+    if not can_see_calls(request.user):
         return None
     try:
         url = reverse("admin:esms_voice_voicecall_changelist", current_app=site_name)
@@ -688,7 +686,7 @@ def call_objects_view(
         else:  # e.g. a variable with "||" in it
             target.error = row.error
             _add(skipped, "invalid", _("invalid values"), "", target)
-    batch = _batch_name(model._meta.model_name or "call")
+    batch = services.new_batch_name(model._meta.model_name or "call")
     created = services.create_calls(ready, batch=batch, created_by=request.user) if ready else []
     modeladmin.message_user(
         request,
@@ -750,7 +748,7 @@ def _call_many_preview(
     rows = check_rows(form.cleaned_data["rows"], options)
     valid = [row for row in rows if row.valid]
     invalid = [row for row in rows if not row.valid]
-    batch = form.cleaned_data["batch"].strip() or _batch_name("call-many")
+    batch = form.cleaned_data["batch"].strip() or services.new_batch_name("call-many")
     payload = ""
     if valid:
         payload = signing.dumps(

@@ -5,11 +5,9 @@ Include it with ``path("api/esms-voice/", include("django_esms_voice.api_urls"))
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -253,9 +251,7 @@ class VoiceCallViewSet(
         """Validate every row, then create them all as one batch (services.create_calls)."""
         serializer = VoiceCallBatchSerializer(data=data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        batch = serializer.validated_data.get("batch") or (
-            f"api-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-        )
+        batch = serializer.validated_data.get("batch") or services.new_batch_name("api")
         rows = [
             {key: value for key, value in row.items() if key != "batch"}
             for row in serializer.validated_data["calls"]

@@ -163,8 +163,7 @@ _CONSTANT = re.compile(r"[a-z_]+")
 @functools.cache
 def _event_fields() -> dict[str, Field[Any, Any]]:
     """Return the event fields the INSERT fills, by name: every concrete one but the key."""
-    fields = CallbackEvent._meta.concrete_fields
-    return {f.name: f for f in fields if isinstance(f, Field) and not f.primary_key}
+    return {f.name: f for f in CallbackEvent.insert_fields()}
 
 
 # The event columns the statement fills from the update or from constants (%s: the status).

@@ -310,3 +310,12 @@ class CallbackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} {self.received_at:%Y-%m-%d %H:%M:%S} ({self.outcome})"
+
+    @classmethod
+    def insert_fields(cls) -> tuple[models.Field[Any, Any], ...]:
+        """The columns an INSERT fills: every concrete one but the primary key."""
+        return tuple(
+            f
+            for f in cls._meta.concrete_fields
+            if isinstance(f, models.Field) and not f.primary_key
+        )

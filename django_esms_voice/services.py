@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import random
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,6 +193,11 @@ def enqueue_calls(call_ids: Sequence[int], *, fan_out: bool = True) -> int:
 def _chunks(items: Sequence[int], size: int) -> list[list[int]]:
     """Split a sequence into lists of at most `size` items."""
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def new_batch_name(prefix: str) -> str:
+    """Name a batch after what made it and when: customer-20260127-153012-1a2b."""
+    return f"{prefix}-{timezone.localtime():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"[:100]
 
 
 def create_call(*, enqueue: bool = True, **fields: Any) -> VoiceCall:
@@ -558,7 +564,7 @@ def _insert_event(event: CallbackEvent) -> None:
     if not conn.features.can_return_columns_from_insert:
         event.save(force_insert=True, using=db)
         return
-    fields = _event_insert_fields()
+    fields = CallbackEvent.insert_fields()
     params = [f.get_db_prep_save(f.pre_save(event, True), conn) for f in fields]
     with conn.cursor() as cursor:
         cursor.execute(_event_insert_sql(db), params)
@@ -567,17 +573,11 @@ def _insert_event(event: CallbackEvent) -> None:
 
 
 @functools.cache
-def _event_insert_fields() -> tuple[Any, ...]:
-    """Return the event columns an INSERT fills: every concrete one but the primary key."""
-    return tuple(f for f in CallbackEvent._meta.concrete_fields if not f.primary_key)
-
-
-@functools.cache
 def _event_insert_sql(db: str) -> str:
     """Return the event INSERT ... RETURNING id for the database alias db."""
     qn = connections[db].ops.quote_name
-    columns = ", ".join(qn(f.column) for f in _event_insert_fields())
-    placeholders = ", ".join(["%s"] * len(_event_insert_fields()))
+    columns = ", ".join(qn(str(f.column)) for f in CallbackEvent.insert_fields())
+    placeholders = ", ".join(["%s"] * len(CallbackEvent.insert_fields()))
     opts = CallbackEvent._meta
     return (  # quoted names only; the values are parameters
         f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608

@@ -112,6 +112,11 @@ def decide(current: str, incoming: str, *, authoritative: bool = False) -> Decis
     return Decision(Verdict.ADVANCE)
 
 
+def status_label(value: str) -> str:
+    """Return a status's human label; an unknown value is shown as it is."""
+    return str(CallStatus(value).label) if value in CallStatus.values else value
+
+
 def sources_for(incoming: str) -> frozenset[str]:
     """Return the statuses from which `incoming` is an advance (for conditional UPDATEs)."""
     return frozenset(s for s in CallStatus.values if decide(s, incoming).verdict is Verdict.ADVANCE)
