@@ -73,7 +73,32 @@ else:
     _CallForm = forms.ModelForm
 
 
-class PlaceCallForm(_CallForm):
+def _ivr_key_field() -> forms.TypedChoiceField:
+    """The IVR key field both call forms show."""
+    return forms.TypedChoiceField(
+        label=capfirst(_("IVR key")),
+        choices=_IVR_KEYS,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text=_("Recording calls only: the key that puts the listener through."),
+    )
+
+
+class _CallOptionCleaning:
+    """The field cleaners both call forms share."""
+
+    cleaned_data: dict[str, Any]
+
+    def clean_number_forward(self) -> str:
+        value = self.cleaned_data["number_forward"].strip()
+        return _clean_phone(value, "number_forward") if value else ""
+
+    def clean_send_at(self) -> dt.datetime | None:
+        return _not_in_the_past(self.cleaned_data["send_at"])
+
+
+class PlaceCallForm(_CallOptionCleaning, _CallForm):
     """The admin's add form: one call, validated like eSMS by VoiceCall.clean()."""
 
     # Longer than the column: "+84 (0) 901-888-484" is normalised before it is stored.
@@ -102,14 +127,7 @@ class PlaceCallForm(_CallForm):
     speed = forms.TypedChoiceField(
         label=capfirst(_("speed")), choices=_SPEEDS, coerce=int, empty_value=None, required=False
     )
-    ivr_key = forms.TypedChoiceField(
-        label=capfirst(_("IVR key")),
-        choices=_IVR_KEYS,
-        coerce=int,
-        empty_value=None,
-        required=False,
-        help_text=_("Recording calls only: the key that puts the listener through."),
-    )
+    ivr_key = _ivr_key_field()
 
     class Meta:
         model = VoiceCall
@@ -121,10 +139,6 @@ class PlaceCallForm(_CallForm):
 
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data["phone"], "phone")
-
-    def clean_number_forward(self) -> str:
-        value = self.cleaned_data["number_forward"].strip()
-        return _clean_phone(value, "number_forward") if value else ""
 
     def _post_clean(self) -> None:
         """Check the call with VoiceCall.clean() once every field is valid on its own.
@@ -138,14 +152,11 @@ class PlaceCallForm(_CallForm):
     def clean_variables(self) -> list[str]:
         return split_variables(self.cleaned_data["variables"])
 
-    def clean_send_at(self) -> dt.datetime | None:
-        return _not_in_the_past(self.cleaned_data["send_at"])
-
 
 # ----------------------------------------------------------------------------- batch options
 
 
-class CallOptionsForm(forms.Form):
+class CallOptionsForm(_CallOptionCleaning, forms.Form):
     """What every call of a batch shares: the recording or script, the voice, the schedule."""
 
     kind = forms.ChoiceField(
@@ -173,14 +184,7 @@ class CallOptionsForm(forms.Form):
         required=False,
         help_text=_("Script calls only: -3 (slowest) to 3 (fastest)."),
     )
-    ivr_key = forms.TypedChoiceField(
-        label=capfirst(_("IVR key")),
-        choices=_IVR_KEYS,
-        coerce=int,
-        empty_value=None,
-        required=False,
-        help_text=_("Recording calls only: the key that puts the listener through."),
-    )
+    ivr_key = _ivr_key_field()
     number_forward = forms.CharField(
         label=capfirst(_("forward number")),
         max_length=40,
@@ -193,13 +197,6 @@ class CallOptionsForm(forms.Form):
         required=False,
         help_text=_("Leave empty to call now."),
     )
-
-    def clean_number_forward(self) -> str:
-        value = self.cleaned_data["number_forward"].strip()
-        return _clean_phone(value, "number_forward") if value else ""
-
-    def clean_send_at(self) -> dt.datetime | None:
-        return _not_in_the_past(self.cleaned_data["send_at"])
 
     def clean(self) -> dict[str, Any]:
         """Check the options once, with a sample number, so a wrong one is shown on its field."""
