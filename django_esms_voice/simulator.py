@@ -442,6 +442,7 @@ class EsmsSimulator:
         self._consumed: dict[str, tuple[Script, int]] = {}
         self._request_ids: dict[str, str] = {}
         self._callbacks_ok = 0
+        self._in_flight = 0
         self._generation = 0
         self._stop_event = threading.Event()
         self._scheduler = _Scheduler(callback_workers)
@@ -555,6 +556,17 @@ class EsmsSimulator:
         with self._changed:
             return self._changed.wait_for(lambda: self._callbacks_ok >= count, timeout)
 
+    @property
+    def in_flight(self) -> int:
+        """Return how many MakeCall requests are being answered right now (latency included)."""
+        with self._lock:
+            return self._in_flight
+
+    def wait_in_flight(self, count: int, timeout: float) -> bool:
+        """Block until at least count MakeCall requests are in flight at once; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._in_flight >= count, timeout)
+
     def find_call(self, reference_id: str) -> SimulatedCall | None:
         """Return the call with that SMSID, whatever its case and surrounding spaces."""
         with self._lock:
@@ -581,7 +593,17 @@ class EsmsSimulator:
         if name == GET_SEND_STATUS:
             self._get_send_status(handler, params)
         else:
-            self._make_call(handler, name, params)
+            self._track_in_flight(1)
+            try:
+                self._make_call(handler, name, params)
+            finally:
+                self._track_in_flight(-1)
+
+    def _track_in_flight(self, delta: int) -> None:
+        """Count a MakeCall request in or out, and wake whoever waits on the count."""
+        with self._changed:
+            self._in_flight += delta
+            self._changed.notify_all()
 
     def _authorised(self, params: dict[str, Any]) -> bool:
         """Whether the request carries this account's credentials."""

@@ -276,25 +276,33 @@ class ConnectionSampler:
 
 
 @pytest.mark.parametrize("pool_size", [None, 10], ids=["no-pool", "psycopg-pool"])
-def test_db_connections_stay_few_while_many_calls_wait_on_esms(
-    harness: Harness, pool_size: int | None
-) -> None:
+def test_no_db_connection_waits_on_esms(harness: Harness, pool_size: int | None) -> None:
     if pool_size:
         # Django's pool needs psycopg[pool] (a test dependency): missing, this must fail.
         import psycopg_pool  # noqa: F401
-    harness.sim.latency = 0.5
-    harness.start_worker(concurrency=64, pool_size=pool_size)
-    with ConnectionSampler(harness.db_name) as sampler:
+    threads = 64
+    harness.sim.latency = 3.0
+    harness.start_worker(concurrency=threads, pool_size=pool_size)
+    with ConnectionSampler(harness.db_name) as whole_run:
         calls = services.create_calls(
-            [{"phone": phone(400 + i), "template_id": TEMPLATE} for i in range(200)]
+            [{"phone": phone(400 + i), "template_id": TEMPLATE} for i in range(threads)]
         )
+        assert harness.sim.wait_in_flight(threads, 30), (harness.sim.in_flight, harness.logs())
+        # Every worker thread now waits on eSMS: whatever connection it still held shows here.
+        time.sleep(0.3)  # let the backends of connections just closed exit
+        with ConnectionSampler(harness.db_name, interval=0.05) as waiting:
+            time.sleep(1.0)
+        assert harness.sim.in_flight == threads, "the wait ended while sampling: raise latency"
         wait_all(harness, CallStatus.ACCEPTED, len(calls), 60)
     assert_placed_once(harness.sim, calls)
     print(  # noqa: T201
-        f"pool={pool_size}: peak connections to {harness.db_name}: {sampler.peak} "
-        f"(samples {sampler.samples}; 64 worker threads; this process included)"
+        f"pool={pool_size}: connections to {harness.db_name} while {threads} threads wait on "
+        f"eSMS: {waiting.peak} (samples {waiting.samples}); whole-run peak {whole_run.peak}"
     )
-    # Holding a connection across the HTTP wait would take one per thread (65, measured);
-    # without a pool, connections opened and closed around each query peak at 14-19 here
-    # (2 cores), so half the threads leaves room for a loaded machine. A pool caps it.
-    assert sampler.peak <= (pool_size + 1 if pool_size else 32), sampler.samples
+    # Holding a connection across the HTTP wait would show one per thread (65, measured with
+    # a naive task). What is left is this process's own connection and, with a pool, its
+    # idle connections (at most pool_size). The whole-run peak without a pool depends on
+    # how many claims overlap, i.e. on the machine's load, so only the pool's cap is pinned.
+    assert waiting.peak <= (pool_size + 1 if pool_size else 2), waiting.samples
+    if pool_size:
+        assert whole_run.peak <= pool_size + 1, whole_run.samples
