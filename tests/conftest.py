@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -92,6 +93,24 @@ def require_postgres() -> Service:
             "(unset ESMS_VOICE_TEST_DB or set it to postgres)"
         )
     return service
+
+
+@pytest.fixture
+def no_prepared_statements(db: None) -> Iterator[None]:
+    """Start and end with no prepared statement in the database session, nor in our memory."""
+    from django.db import connection
+
+    from django_esms_voice import prepared
+
+    def reset() -> None:
+        prepared.forget_sessions()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("DEALLOCATE ALL")
+
+    reset()
+    yield
+    reset()
 
 
 @pytest.fixture
