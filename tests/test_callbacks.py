@@ -570,6 +570,23 @@ def test_repeated_keys_with_the_same_value_are_accepted() -> None:
 
 
 @pytest.mark.django_db
+def test_more_fields_than_django_allows_are_stored_as_invalid_not_refused(settings) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 20
+    call = make_call()
+    before = snapshot(call)
+    query = answered(call.smsid) + "".join(f"&extra{i}=x" for i in range(20))
+
+    response = deliver(call, query)
+
+    assert response.status_code == 200  # a 400 would make eSMS retry, and lose it in the end
+    assert response.json() == {"outcome": EventOutcome.INVALID}
+    [event] = events(call)
+    assert event.error == "more than 20 parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS)"
+    assert event.raw == query
+    assert snapshot(call) == before
+
+
+@pytest.mark.django_db
 def test_a_result_that_says_nothing_known_is_invalid() -> None:
     call = make_call()
     before = snapshot(call)
