@@ -46,7 +46,7 @@ import functools
 import json
 import re
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -80,7 +80,7 @@ def apply_advance(
     db: str,
     event: CallbackEvent,
     incoming: str,
-    sources: Collection[str],
+    sources: tuple[str, ...],
     values: Mapping[str, Any],
     fingerprint: str,
     reference: str,
@@ -92,17 +92,19 @@ def apply_advance(
 
     `event` is unsaved, its outcome and statuses not set yet; on success it is saved (pk,
     outcome applied, old and new status) and (old status, call) is returned, the call with
-    every column when `with_call`, else None. On None nothing was written.
+    every column when `with_call`, else None. On None nothing was written. `sources` are the
+    statuses `incoming` advances, sorted (one statement per shape).
     """
     conn = connections[db]
     now = timezone.now()
     event.outcome, event.new_status, event.received_at = EventOutcome.APPLIED, incoming, now
     args: dict[str, Any] = {"uuid": event.call_id, "now": now, "fingerprint": fingerprint}
-    for name, field in _event_fields().items():
-        if name not in _EVENT_COLUMNS_FROM_STATEMENT:
-            args[f"e_{name}"] = field.get_prep_value(getattr(event, field.attname))
-    for i, (name, value) in enumerate(values.items()):
-        args[f"v{i}"] = _field(VoiceCall, name).get_prep_value(value)
+    # The values are Python's own types already (str, int, Decimal, dict): each column's
+    # cast in the statement reads them back, as the general path's save() would store them.
+    for name, attname in _event_args():
+        args[name] = getattr(event, attname)
+    for i, value in enumerate(values.values()):
+        args[f"v{i}"] = value
     spellings: list[str] = []
     if reference:
         args["reference"] = reference
@@ -114,7 +116,7 @@ def apply_advance(
     sql = _statement(
         db,
         incoming,
-        tuple(sorted(sources)),
+        sources,
         tuple(values),
         len(spellings) if reference else -1,
         final,
@@ -203,6 +205,16 @@ _CONSTANT = re.compile(r"[a-z_]+")
 def _event_fields() -> dict[str, Field[Any, Any]]:
     """Return the event fields the INSERT fills, by name: every concrete one but the key."""
     return {f.name: f for f in CallbackEvent.insert_fields()}
+
+
+@functools.cache
+def _event_args() -> tuple[tuple[str, str], ...]:
+    """Return (argument name, attribute) of the event values the statement takes as arguments."""
+    return tuple(
+        (f"e_{name}", field.attname)
+        for name, field in _event_fields().items()
+        if name not in _EVENT_COLUMNS_FROM_STATEMENT
+    )
 
 
 # The event columns the statement fills from the update or from constants (%s: the status).

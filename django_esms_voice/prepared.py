@@ -56,8 +56,7 @@ def run(
     """Run `sql` (with %(name)s placeholders) through `execute`, prepared where possible."""
     if not _may_prepare(conn):
         return execute(sql, params)
-    name, positional, order = _positional(sql)
-    call = f"EXECUTE {name}({', '.join(['%s'] * len(order))})" if order else f"EXECUTE {name}"
+    name, positional, order, call = _positional(sql)
     args = [params[key] for key in order]
     for _ in range(2):
         if not _prepare(conn, name, positional):
@@ -125,8 +124,8 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 
 @functools.cache
-def _positional(sql: str) -> tuple[str, str, tuple[str, ...]]:
-    """Return (statement name, sql with $1…$n, parameter names in $ order) for one statement."""
+def _positional(sql: str) -> tuple[str, str, tuple[str, ...], str]:
+    """Return (name, sql with $1…$n, parameter names in $ order, EXECUTE) for one statement."""
     order: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -136,7 +135,8 @@ def _positional(sql: str) -> tuple[str, str, tuple[str, ...]]:
 
     positional = _PLACEHOLDER.sub(number, sql)
     name = "esms_voice_" + hashlib.sha256(positional.encode()).hexdigest()[:20]
-    return name, positional, tuple(order)
+    call = f"EXECUTE {name}({', '.join(['%s'] * len(order))})" if order else f"EXECUTE {name}"
+    return name, positional, tuple(order), call
 
 
 def forget_sessions() -> None:

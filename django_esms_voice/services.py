@@ -552,9 +552,9 @@ def _apply_fast(event: CallbackEvent, result: CallResult) -> bool:
 
 
 @functools.cache
-def _advance_sources(incoming: str) -> frozenset[str]:
-    """states.sources_for, remembered: the statuses `incoming` advances."""
-    return sources_for(incoming)
+def _advance_sources(incoming: str) -> tuple[str, ...]:
+    """states.sources_for, remembered and sorted: the statuses `incoming` advances."""
+    return tuple(sorted(sources_for(incoming)))
 
 
 def _insert_event(event: CallbackEvent) -> None:
