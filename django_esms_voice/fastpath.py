@@ -77,7 +77,7 @@ def usable(conn: BaseDatabaseWrapper) -> bool:
 
 def apply_advance(
     *,
-    db: str,
+    conn: BaseDatabaseWrapper,
     event: CallbackEvent,
     incoming: str,
     sources: tuple[str, ...],
@@ -95,10 +95,14 @@ def apply_advance(
     every column when `with_call`, else None. On None nothing was written. `sources` are the
     statuses `incoming` advances, sorted (one statement per shape).
     """
-    conn = connections[db]
+    db = conn.alias
     now = timezone.now()
     event.outcome, event.new_status, event.received_at = EventOutcome.APPLIED, incoming, now
-    args: dict[str, Any] = {"uuid": event.call_id, "now": now, "fingerprint": fingerprint}
+    args: dict[str, Any] = {
+        "uuid": str(event.call_id),
+        "now": now.isoformat(),  # every microsecond, and the offset
+        "fingerprint": fingerprint,
+    }
     # The values are Python's own types already (str, int, Decimal, dict): each column's
     # cast in the statement reads them back, as the general path's save() would store them.
     for name, attname in _event_args():
@@ -123,7 +127,7 @@ def apply_advance(
         kept,
         with_call,
     )
-    params = {_ARGS: json.dumps(args, default=_json_scalar, separators=(",", ":"))}
+    params = {_ARGS: _encode_json(args)}
     call: VoiceCall | None = None
     if with_call:
         rows = prepared.run(
@@ -150,6 +154,9 @@ def _json_scalar(value: Any) -> str:
     if isinstance(value, (Decimal, uuid.UUID)):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+_encode_json = json.JSONEncoder(separators=(",", ":"), default=_json_scalar).encode
 
 
 def _arg(name: str, field: Field[Any, Any], conn: BaseDatabaseWrapper) -> str:

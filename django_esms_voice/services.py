@@ -504,10 +504,16 @@ def record_result(
         event.pk, event.outcome = None, EventOutcome.ERROR
         event.error = _storable(f"{type(exc).__name__}: {exc}"[:2000])
         event.save(force_insert=True)
-        transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
+        _announce_after_commit(event)
         raise
-    transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
+    _announce_after_commit(event)
     return event
+
+
+def _announce_after_commit(event: CallbackEvent) -> None:
+    """Send callback_received once the event is committed, if anybody listens."""
+    if callback_received.has_listeners(CallbackEvent):
+        transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
 
 
 def _apply_fast(event: CallbackEvent, result: CallResult) -> bool:
@@ -519,13 +525,13 @@ def _apply_fast(event: CallbackEvent, result: CallResult) -> bool:
     incoming = status_for_result(result)
     if incoming is None:
         return False
-    db = router.db_for_write(VoiceCall)
-    if not fastpath.usable(connections[db]):
+    conn = connections[router.db_for_write(VoiceCall)]
+    if not fastpath.usable(conn):
         return False
     with_call = call_status_changed.has_listeners(VoiceCall)
     try:
         applied = fastpath.apply_advance(
-            db=db,
+            conn=conn,
             event=event,
             incoming=incoming,
             sources=_advance_sources(incoming),
@@ -547,7 +553,7 @@ def _apply_fast(event: CallbackEvent, result: CallResult) -> bool:
     old, call = applied
     if call is not None:  # else no receiver is connected: nobody to tell
         _send_status_changed(call, old, incoming, event)
-    transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
+    _announce_after_commit(event)
     return True
 
 
