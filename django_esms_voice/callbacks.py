@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.core.handlers.wsgi import get_str_from_wsgi
 from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpResponse, QueryDict
@@ -72,8 +73,17 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
     DATA_UPLOAD_MAX_NUMBER_FIELDS, ValueError.
     """
     return parse_qsl(
-        query, keep_blank_values=True, max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        query,
+        keep_blank_values=True,
+        encoding=settings.DEFAULT_CHARSET,
+        max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
     )
+
+
+def _too_many_fields() -> str:
+    """Say why a delivery with more fields than Django accepts is invalid."""
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    return f"more than {limit} parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS)"
 
 
 def parse_delivery(pairs: Iterable[tuple[Any, Any]]) -> tuple[CallResult | None, str]:
@@ -160,6 +170,8 @@ class CallbackView(APIView):
             body = request.data
         except (ParseError, UnsupportedMediaType):
             body = {"SendStatus": "unparseable body"}
+        except TooManyFieldsSent:
+            body = {"SendStatus": _too_many_fields()}
         body_pairs: list[tuple[Any, Any]]
         if isinstance(body, QueryDict):
             body_pairs = [(key, value) for key, values in body.lists() for value in values]
@@ -200,10 +212,11 @@ class CallbackView(APIView):
         # WSGI hands the query over as latin-1: decode its bytes as UTF-8, as QueryDict does.
         raw = get_str_from_wsgi(request.META, "QUERY_STRING", "")
         try:
-            result, error = parse_delivery([*query_pairs(raw), *body_pairs])
+            pairs = query_pairs(raw)
         except ValueError:
-            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-            result, error = None, f"more than {limit} parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS)"
+            result, error = None, _too_many_fields()
+        else:
+            result, error = parse_delivery([*pairs, *body_pairs])
         if body:
             raw = f"{raw}\n\n{body}" if raw else body
         try:

@@ -156,7 +156,10 @@ def _json_scalar(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not a column value")
 
 
-_encode_json = json.JSONEncoder(separators=(",", ":"), default=_json_scalar).encode
+# Unescaped text: shorter, and a database not in UTF-8 reads it in its own encoding.
+_encode_json = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, default=_json_scalar
+).encode
 
 
 def _arg(name: str, field: Field[Any, Any], conn: BaseDatabaseWrapper) -> str:

@@ -14,9 +14,10 @@ Not used, and the statement runs as before, when:
   ``prepare_threshold`` says.
 
 A prepared statement that vanishes anyway (a pooler the settings do not declare, a DISCARD
-ALL) is prepared again once; if it is gone again, or PREPARE fails, the alias stops preparing
-for the life of the process, with one warning. The name is a hash of the statement's text, so
-a session that already holds the name holds the same statement.
+ALL), or that a migration made stale, is prepared again once; if that does not help, or
+PREPARE fails, the alias runs unprepared for GIVE_UP_SECONDS, with one warning. The name is
+a hash of the statement's text, so a session that already holds the name holds the same
+statement.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -40,10 +42,14 @@ T = TypeVar("T")
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _NOT_PREPARED = "26000"  # invalid_sql_statement_name: this session has no such statement
 _ALREADY_PREPARED = "42P05"  # duplicate_prepared_statement: this session has it already
+# feature_not_supported, as in "cached plan must not change result type": a migration changed
+# a column the statement returns since it was prepared.
+_PLAN_CHANGED = "0A000"
+GIVE_UP_SECONDS = 600.0  # how long an alias runs unprepared after giving up, before a new try
 
 # The statement names each database session (psycopg connection) has prepared.
 _sessions: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-_given_up: set[str] = set()  # aliases that stopped preparing
+_given_up: dict[str, float] = {}  # alias -> time.monotonic() until which it runs unprepared
 _lock = threading.Lock()
 
 
@@ -64,10 +70,11 @@ def run(
         try:
             return execute(call, args)
         except DatabaseError as exc:
-            if _sqlstate(exc) != _NOT_PREPARED:
+            state = _sqlstate(exc)
+            if state not in (_NOT_PREPARED, _PLAN_CHANGED):
                 raise
-            _prepared_names(conn).discard(name)  # prepare it again, once
-    _give_up(conn, "prepared statements do not survive between statements")
+            _forget(conn, name, deallocate=state == _PLAN_CHANGED)  # prepare it again, once
+    _give_up(conn, "the prepared statement was gone again (or stale) right after PREPARE")
     return execute(sql, params)
 
 
@@ -75,7 +82,7 @@ def _may_prepare(conn: BaseDatabaseWrapper) -> bool:
     """Whether this alias's settings allow our own PREPARE (see the module docstring)."""
     settings = conn.settings_dict
     return (
-        conn.alias not in _given_up
+        _given_up.get(conn.alias, 0.0) <= time.monotonic()
         and not settings.get("DISABLE_SERVER_SIDE_CURSORS")
         and settings.get("OPTIONS", {}).get("server_side_binding") is not True
     )
@@ -100,6 +107,14 @@ def _prepare(conn: BaseDatabaseWrapper, name: str, positional: str) -> bool:
     return True
 
 
+def _forget(conn: BaseDatabaseWrapper, name: str, *, deallocate: bool) -> None:
+    """Forget that this session holds `name`, deallocating it first if it is stale."""
+    _prepared_names(conn).discard(name)
+    if deallocate:
+        with conn.cursor() as cursor:
+            cursor.execute(f"DEALLOCATE {name}")
+
+
 def _prepared_names(conn: BaseDatabaseWrapper) -> set[str]:
     """Return the names prepared in the session behind this connection (a new one: none)."""
     with _lock:
@@ -107,20 +122,28 @@ def _prepared_names(conn: BaseDatabaseWrapper) -> set[str]:
 
 
 def _give_up(conn: BaseDatabaseWrapper, why: str) -> None:
-    """Stop preparing on this alias, saying so once."""
-    if conn.alias not in _given_up:
-        _given_up.add(conn.alias)
-        logger.warning(
-            "Database %r: %s; the eSMS callback statement now runs unprepared. Behind a "
-            "transaction-mode pooler, set DISABLE_SERVER_SIDE_CURSORS = True on this database.",
-            conn.alias,
-            why,
-        )
+    """Stop preparing on this alias for GIVE_UP_SECONDS, saying so once."""
+    with _lock:
+        if _given_up.get(conn.alias, 0.0) > time.monotonic():
+            return
+        _given_up[conn.alias] = time.monotonic() + GIVE_UP_SECONDS
+    logger.warning(
+        "Database %r: %s; the eSMS callback statement runs unprepared for the next %d "
+        "minutes. Behind a transaction-mode pooler, set DISABLE_SERVER_SIDE_CURSORS = True "
+        "on this database.",
+        conn.alias,
+        why,
+        GIVE_UP_SECONDS // 60,
+    )
 
 
 def _sqlstate(exc: BaseException) -> str | None:
-    """Return PostgreSQL's SQLSTATE of a Django database error (psycopg's is its cause)."""
-    return getattr(exc.__cause__, "sqlstate", None)
+    """Return PostgreSQL's SQLSTATE of a Django database error (the driver's is its cause).
+
+    psycopg 3 calls it ``sqlstate``, psycopg2 ``pgcode``.
+    """
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
 
 
 @functools.cache

@@ -217,6 +217,50 @@ def test_both_paths_leave_the_same_rows_and_outcomes(
         assert took == [False, vouched], case
 
 
+# Values the JSON argument and its casts must carry exactly as the general path's save() does.
+UNUSUAL = {
+    "no address": ({}, None),
+    "IPv6 address": ({}, "2001:db8::1"),
+    "IPv4-mapped address": ({}, "::ffff:203.113.1.9"),
+    "non-ASCII text": ({"CID": "Số máy ☎ 028", "Ivr": "\u0661"}, "127.0.0.1"),
+    "price past the column's precision": ({"Price": "1.23456"}, "127.0.0.1"),
+    "largest price the column holds": ({"Price": "999999999999.9999"}, "127.0.0.1"),
+    "CID at its longest": ({"CID": "9" * 40}, "127.0.0.1"),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", UNUSUAL)
+def test_both_paths_store_unusual_values_alike(
+    require_postgres: Any, fast_applied: list[bool], monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    extra, address = UNUSUAL[case]
+    fields = {**_fields("answered", SMSID), **extra}
+    rows, outcomes = [], []
+    for fast in (False, True):
+        call = _make_call(CallStatus.ACCEPTED, SMSID, [])
+        before = VoiceCall.objects.filter(pk=call.pk).values().get()
+        fast_applied.clear()
+        with monkeypatch.context() as patch:
+            if not fast:
+                patch.setattr(fastpath, "usable", lambda conn: False)
+            event = services.record_result(
+                call_uuid=str(call.uuid),
+                source=EventSource.CALLBACK,
+                raw=f"{urlencode(fields)}&note=Việt",
+                result=parse_call_result(fields),
+                remote_addr=address,
+                method="GET",
+            )
+        assert event is not None
+        outcomes.append(event.outcome)
+        rows.append((_row(call, before), _event_row(event)))
+        assert fast_applied == ([True] if fast else [])
+    assert outcomes == [EventOutcome.APPLIED] * 2
+    assert rows[0] == rows[1]
+
+
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_an_applied_callback_is_one_statement_and_a_receiver_gets_the_whole_call(

@@ -587,6 +587,22 @@ def test_more_fields_than_django_allows_are_stored_as_invalid_not_refused(settin
 
 
 @pytest.mark.django_db
+def test_a_post_form_with_more_fields_than_django_allows_is_stored_as_invalid(settings) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 20
+    call = make_call()
+    body = answered(call.smsid) + "".join(f"&extra{i}=x" for i in range(20))
+
+    response = Client().post(
+        url_for(call.uuid), data=body, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"outcome": EventOutcome.INVALID}
+    [event] = events(call)
+    assert event.raw == body
+
+
+@pytest.mark.django_db
 def test_a_result_that_says_nothing_known_is_invalid() -> None:
     call = make_call()
     before = snapshot(call)

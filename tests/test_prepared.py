@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.db import OperationalError, ProgrammingError, connection
 
 from django_esms_voice import prepared
 from django_esms_voice.models import CallbackEvent, EventOutcome, VoiceCall
+from django_esms_voice.signals import call_status_changed
 from django_esms_voice.states import CallStatus
 
 from .test_callbacks import answered, deliver, make_call
@@ -149,6 +151,25 @@ def test_a_refused_prepare_gives_up_once_and_the_callback_is_applied(
     assert [sql.split()[0] for sql in sql_run] == ["PREPARE", "WITH", "WITH"]
 
 
+def test_after_giving_up_it_tries_again_later(
+    monkeypatch: pytest.MonkeyPatch, sql_run: list[str]
+) -> None:
+    def refuse(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("PREPARE"):
+            raise ProgrammingError("relation does not exist")  # say, before migrate ran
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse):
+        assert_answered(*callback_for_a_new_call())
+    later = time.monotonic() + prepared.GIVE_UP_SECONDS - 1
+    monkeypatch.setattr(prepared.time, "monotonic", lambda: later)
+    assert_answered(*callback_for_a_new_call())
+    monkeypatch.setattr(prepared.time, "monotonic", lambda: later + 2)
+    assert_answered(*callback_for_a_new_call())
+
+    assert [sql.split()[0] for sql in sql_run] == ["PREPARE", "WITH", "WITH", "PREPARE", "EXECUTE"]
+
+
 def test_database_unavailable_while_preparing_answers_503_and_stores_nothing() -> None:
     def down(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
         if sql.startswith("PREPARE"):
@@ -168,3 +189,90 @@ def test_database_unavailable_while_preparing_answers_503_and_stores_nothing() -
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
         assert cursor.fetchone() == (1,)
+
+
+class Psycopg2StyleError(Exception):
+    """A driver error that carries its SQLSTATE as psycopg2 does, in ``pgcode``."""
+
+    pgcode = "26000"
+
+
+def test_a_lost_statement_reported_the_psycopg2_way_is_prepared_again(
+    sql_run: list[str],
+) -> None:
+    assert_answered(*callback_for_a_new_call())
+    lost: list[str] = []
+
+    def lose_once(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("EXECUTE") and not lost:
+            lost.append(sql)
+            # psycopg2 classes 26000 as an OperationalError, as it does a dropped connection.
+            raise OperationalError("prepared statement does not exist") from Psycopg2StyleError()
+        return execute(sql, params, many, context)
+
+    sql_run.clear()
+    with connection.execute_wrapper(lose_once):
+        assert_answered(*callback_for_a_new_call())
+
+    assert [sql.split()[0] for sql in sql_run] == ["EXECUTE", "PREPARE", "EXECUTE"]
+    assert not prepared._given_up
+
+
+def test_a_plan_made_stale_by_a_migration_is_prepared_again(
+    sql_run: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    def receiver(**kwargs: Any) -> None:
+        """Makes the statement return the whole call row, whose types a migration changes."""
+
+    call_status_changed.connect(receiver, dispatch_uid="test_prepared_stale")
+    try:
+        assert_answered(*callback_for_a_new_call())
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE esms_voice_voicecall ALTER COLUMN cid TYPE varchar(41)")
+        try:
+            sql_run.clear()
+            assert_answered(*callback_for_a_new_call())
+            assert_answered(*callback_for_a_new_call())
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE esms_voice_voicecall ALTER COLUMN cid TYPE varchar(40)")
+    finally:
+        call_status_changed.disconnect(dispatch_uid="test_prepared_stale")
+
+    # "cached plan must not change result type": dropped, prepared again, then plain EXECUTEs.
+    assert [sql.split()[0] for sql in sql_run] == [
+        "EXECUTE", "DEALLOCATE", "PREPARE", "EXECUTE", "EXECUTE",
+    ]  # fmt: skip
+    assert not [r for r in caplog.records if r.name == "django_esms_voice.prepared"]
+
+
+def test_a_connection_killed_during_the_statement_answers_503_and_the_next_callback_works(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psycopg
+
+    assert_answered(*callback_for_a_new_call())  # prepared in this session
+    killed: list[int] = []
+
+    def kill_backend(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("EXECUTE") and not killed:
+            killed.append(connection.connection.info.backend_pid)
+            with psycopg.connect(
+                host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+            ) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", killed)
+        return execute(sql, params, many, context)
+
+    call = make_call()
+    with connection.execute_wrapper(kill_backend):
+        response = deliver(call, answered(call.smsid))
+
+    assert killed
+    assert response.status_code == 503
+    # Django closes a connection that failed at the end of the request (close_old_connections;
+    # the test client leaves that out), and the next request opens a new session.
+    connection.close()
+    assert not CallbackEvent.objects.filter(call=call).exists()
+    assert not prepared._given_up  # an outage is not a reason to stop preparing
+    assert_answered(call, deliver(call, answered(call.smsid)))  # eSMS's retry: a new session
+    assert not [r for r in caplog.records if r.name == "django_esms_voice.prepared"]
