@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import signal
 import sys
 import threading
-from types import FrameType
 from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,6 +27,7 @@ from django_esms_voice.simulator import (
     EsmsSimulator,
     Outcome,
     Script,
+    serve_until_interrupted,
 )
 
 _MAKE_CALL = (MAKE_CALL_RECORD, MAKE_CALL_TEMPLATE)
@@ -100,20 +99,10 @@ def main() -> int:
         callback_workers=1,
     )
     sim.default = Script(outcome=Outcome.answered())
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     sim.start()
     sys.stdout.write(f"PORT {sim.port}\n")
     sys.stdout.flush()
-    try:
-        stop.wait()
-    finally:
-        sim.stop()
+    serve_until_interrupted(sim)
     return 0
 
 

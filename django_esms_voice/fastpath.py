@@ -41,11 +41,9 @@ both paths and compares the rows they leave.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -80,7 +78,7 @@ def apply_advance(
     conn: BaseDatabaseWrapper,
     event: CallbackEvent,
     incoming: str,
-    sources: tuple[str, ...],
+    sources: frozenset[str],
     values: Mapping[str, Any],
     fingerprint: str,
     reference: str,
@@ -93,7 +91,7 @@ def apply_advance(
     `event` is unsaved, its outcome and statuses not set yet; on success it is saved (pk,
     outcome applied, old and new status) and (old status, call) is returned, the call with
     every column when `with_call`, else None. On None nothing was written. `sources` are the
-    statuses `incoming` advances, sorted (one statement per shape).
+    statuses `incoming` advances (states.sources_for).
     """
     db = conn.alias
     now = timezone.now()
@@ -148,10 +146,8 @@ def apply_advance(
 
 
 def _json_scalar(value: Any) -> str:
-    """Spell a value JSON has no type for as the text its column's cast reads back exactly."""
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()  # every microsecond, and the offset
-    if isinstance(value, (Decimal, uuid.UUID)):
+    """Spell a Decimal (a price) as the text its column's cast reads back exactly."""
+    if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not a column value")
 
@@ -242,7 +238,7 @@ _EVENT_COLUMNS_FROM_STATEMENT = {
 def _statement(
     db: str,
     incoming: str,
-    sources: tuple[str, ...],
+    sources: frozenset[str],
     columns: tuple[str, ...],
     spellings: int,
     final: bool,
@@ -275,7 +271,7 @@ def _statement(
         f" '$[last - {kept - 1} to last]')",
     ]
     assignments += [f"{col(name)} = {arg(f'v{i}', name)}" for i, name in enumerate(columns)]
-    sources_sql = ", ".join(_literal(s) for s in sources) or "NULL"
+    sources_sql = ", ".join(_literal(s) for s in sorted(sources)) or "NULL"
     conditions = [
         f"c.{pk} = prev.{pk}",
         f"c.{status} IN ({sources_sql})",

@@ -534,7 +534,7 @@ def _apply_fast(event: CallbackEvent, result: CallResult) -> bool:
             conn=conn,
             event=event,
             incoming=incoming,
-            sources=_advance_sources(incoming),
+            sources=sources_for(incoming),
             values=_result_values(result),
             fingerprint=event.fingerprint,
             reference=normalize_smsid(result.reference_id),
@@ -555,12 +555,6 @@ def _apply_fast(event: CallbackEvent, result: CallResult) -> bool:
         _send_status_changed(call, old, incoming, event)
     _announce_after_commit(event)
     return True
-
-
-@functools.cache
-def _advance_sources(incoming: str) -> tuple[str, ...]:
-    """states.sources_for, remembered and sorted: the statuses `incoming` advances."""
-    return tuple(sorted(sources_for(incoming)))
 
 
 def _insert_event(event: CallbackEvent) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 from django.db import models
@@ -117,6 +118,7 @@ def status_label(value: str) -> str:
     return str(CallStatus(value).label) if value in CallStatus.values else value
 
 
+@functools.cache
 def sources_for(incoming: str) -> frozenset[str]:
     """Return the statuses from which `incoming` is an advance (for conditional UPDATEs)."""
     return frozenset(s for s in CallStatus.values if decide(s, incoming).verdict is Verdict.ADVANCE)
