@@ -25,6 +25,8 @@ class CallStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected by eSMS")
     ERROR = "error", _("Error")
     CANCELED = "canceled", _("Canceled")
+    #: eSMS accepted (and charged) the call but no result came within RESULT_TIMEOUT.
+    UNKNOWN = "unknown", _("Charged, result unknown")
 
 
 RANK: dict[str, int] = {
@@ -38,13 +40,17 @@ RANK: dict[str, int] = {
     CallStatus.REJECTED: 4,
     CallStatus.ERROR: 4,
     CallStatus.CANCELED: 4,
+    CallStatus.UNKNOWN: 4,
 }
 #: What eSMS reports as the end of a call.
 RESULTS = frozenset({CallStatus.ANSWERED, CallStatus.NO_ANSWER, CallStatus.FAILED})
-FINAL = frozenset(RESULTS | {CallStatus.REJECTED, CallStatus.ERROR, CallStatus.CANCELED})
+FINAL = frozenset(
+    RESULTS | {CallStatus.REJECTED, CallStatus.ERROR, CallStatus.CANCELED, CallStatus.UNKNOWN}
+)
 #: Calls the sweep may poll: eSMS has them and no final result has come.
 AWAITING_RESULT = frozenset({CallStatus.ACCEPTED, CallStatus.IN_PROGRESS})
-#: Calls a retry may copy: eSMS refused them, or we gave up sending them.
+#: Calls a retry may copy: eSMS refused them, or we gave up sending them. Not "unknown":
+#: eSMS placed and charged that one, a retry would ring the number twice.
 RETRYABLE = frozenset({CallStatus.REJECTED, CallStatus.ERROR})
 
 # eSMS SendStatus: 2 waiting to send, 5 finished, 7 sent and waiting for the report.
@@ -101,8 +107,14 @@ def decide(current: str, incoming: str, *, authoritative: bool = False) -> Decis
         return Decision(Verdict.SAME)
     if incoming == CallStatus.CANCELED and current != CallStatus.PENDING:
         return Decision(Verdict.STALE)  # only a call not sent yet can be canceled
+    if incoming == CallStatus.UNKNOWN:
+        # The sweep's give-up: only a call eSMS accepted and never reported on.
+        return Decision(Verdict.ADVANCE if current in AWAITING_RESULT else Verdict.STALE)
     if current == CallStatus.ERROR and RANK[incoming] >= RANK[CallStatus.ACCEPTED]:
         # "error" means we gave up not knowing whether eSMS got the call: eSMS's word wins.
+        return Decision(Verdict.ADVANCE)
+    if current == CallStatus.UNKNOWN and incoming in RESULTS:
+        # We stopped waiting, eSMS had the call all along: its late result completes it.
         return Decision(Verdict.ADVANCE)
     if incoming in (CallStatus.REJECTED, CallStatus.ERROR) and current in AWAITING_RESULT:
         return Decision(Verdict.STALE)  # eSMS has the call: it was neither refused nor lost

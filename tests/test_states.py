@@ -29,20 +29,23 @@ S = CallStatus
 #      CORRECTION  another final result, from a status poll    (authoritative=True)
 COLUMNS = (
     S.PENDING, S.SUBMITTING, S.ACCEPTED, S.IN_PROGRESS, S.ANSWERED,
-    S.NO_ANSWER, S.FAILED, S.REJECTED, S.ERROR, S.CANCELED,
+    S.NO_ANSWER, S.FAILED, S.REJECTED, S.ERROR, S.CANCELED, S.UNKNOWN,
 )  # fmt: skip
+# "unknown" (charged, result unknown) is the sweep's give-up for a call eSMS accepted: only
+# from accepted/in_progress; from it only eSMS's late result moves on.
 TABLE = """
-incoming →     pend subm acce inpr answ noan fail reje erro canc
-pending         =    >    >    >    >    >    >    >    >    >
-submitting      .    =    >    >    >    >    >    >    >    .
-accepted        .    .    =    >    >    >    >    .    .    .
-in_progress     .    .    .    =    >    >    >    .    .    .
-answered        .    .    .    .    =    !    !    .    .    .
-no_answer       .    .    .    .    !    =    !    .    .    .
-failed          .    .    .    .    !    !    =    .    .    .
-rejected        .    .    .    .    .    .    .    =    .    .
-error           .    .    >    >    >    >    >    >    =    .
-canceled        .    .    .    .    .    .    .    .    .    =
+incoming →     pend subm acce inpr answ noan fail reje erro canc unkn
+pending         =    >    >    >    >    >    >    >    >    >    .
+submitting      .    =    >    >    >    >    >    >    >    .    .
+accepted        .    .    =    >    >    >    >    .    .    .    >
+in_progress     .    .    .    =    >    >    >    .    .    .    >
+answered        .    .    .    .    =    !    !    .    .    .    .
+no_answer       .    .    .    .    !    =    !    .    .    .    .
+failed          .    .    .    .    !    !    =    .    .    .    .
+rejected        .    .    .    .    .    .    .    =    .    .    .
+error           .    .    >    >    >    >    >    >    =    .    .
+canceled        .    .    .    .    .    .    .    .    .    =    .
+unknown         .    .    .    .    >    >    >    .    .    .    =
 """
 SYMBOLS = {"=": Verdict.SAME, ">": Verdict.ADVANCE, ".": Verdict.STALE}
 
@@ -99,6 +102,10 @@ def test_decide_defaults_to_a_callback_not_an_authoritative_poll() -> None:
         (S.REJECTED, S.ANSWERED, True, Verdict.STALE),
         (S.ACCEPTED, S.CANCELED, False, Verdict.STALE),  # cancel is for calls not yet sent
         (S.IN_PROGRESS, S.ERROR, False, Verdict.STALE),  # eSMS has it: we did not give up
+        (S.ACCEPTED, S.UNKNOWN, False, Verdict.ADVANCE),  # no result within RESULT_TIMEOUT
+        (S.UNKNOWN, S.ANSWERED, False, Verdict.ADVANCE),  # a late callback completes it
+        (S.UNKNOWN, S.IN_PROGRESS, True, Verdict.STALE),  # a poll saying "7" does not reopen
+        (S.ERROR, S.UNKNOWN, False, Verdict.STALE),  # eSMS may not have that one at all
     ],
 )
 def test_the_rules_in_words(
@@ -151,6 +158,7 @@ def test_sources_for_the_operator_and_placing_outcomes() -> None:
     assert sources_for(S.CANCELED) == {S.PENDING}  # "canceled (only before submission)"
     assert sources_for(S.REJECTED) == {S.PENDING, S.SUBMITTING, S.ERROR}
     assert sources_for(S.ERROR) == {S.PENDING, S.SUBMITTING}
+    assert sources_for(S.UNKNOWN) == {S.ACCEPTED, S.IN_PROGRESS}  # the sweep's give-up
 
 
 def test_sources_for_results() -> None:
@@ -162,6 +170,7 @@ def test_sources_for_results() -> None:
             S.ACCEPTED,
             S.IN_PROGRESS,
             S.ERROR,
+            S.UNKNOWN,
         }, result
     assert sources_for(S.PENDING) == frozenset()
 
