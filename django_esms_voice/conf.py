@@ -24,6 +24,12 @@ API_KEY_ENV = "ESMS_VOICE_API_KEY"
 SECRET_KEY_ENV = "ESMS_VOICE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
 VOICES = ("male", "female", "hatieumai", "ngoclam")
 SPEEDS = range(-3, 4)
+#: The DRF throttle scope of the API requests that spend eSMS credit (create one call, a batch).
+API_THROTTLE_SCOPE = "esms_voice_calls"
+#: Its rate when REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] does not name the scope.
+API_THROTTLE_RATE = "60/minute"
+#: How long an admin confirmation stays valid; its single-use key must be kept at least as long.
+CONFIRMATION_MAX_AGE = 60 * 60
 
 DEFAULTS: dict[str, Any] = {
     "API_KEY": None,
@@ -49,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "RESULT_TIMEOUT": 86400.0,
     "CALLBACK_ALLOWED_NETWORKS": None,
     "CALLBACK_PROXY_COUNT": 0,
+    "IDEMPOTENCY_KEY_TTL": 86400.0,
     "BACKEND": "django_esms_voice.backends.HttpBackend",
 }
 
@@ -90,6 +97,7 @@ class VoiceSettings:
     result_timeout: float
     callback_allowed_networks: tuple[IPv4Network | IPv6Network, ...] | None
     callback_proxy_count: int
+    idempotency_key_ttl: float = DEFAULTS["IDEMPOTENCY_KEY_TTL"]
     backend: str = DEFAULTS["BACKEND"]
 
 
@@ -361,6 +369,15 @@ def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
         result_timeout=float(_number(raw, "RESULT_TIMEOUT", problems, integer=False, minimum=60)),
         callback_allowed_networks=_networks(raw, problems),
         callback_proxy_count=_number(raw, "CALLBACK_PROXY_COUNT", problems, integer=True),
+        idempotency_key_ttl=float(
+            _number(
+                raw,
+                "IDEMPOTENCY_KEY_TTL",
+                problems,
+                integer=False,
+                minimum=CONFIRMATION_MAX_AGE,
+            )
+        ),
         backend=_backend(raw, problems),
     )
     return voice_settings, problems

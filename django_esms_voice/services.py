@@ -29,7 +29,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import fastpath, ratelimit
+from . import fastpath, idempotency, ratelimit
 from .backends import get_backend
 from .conf import voice_settings
 from .exceptions import (
@@ -741,6 +741,7 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
         )
         transaction.on_commit(lambda: enqueue_calls(requeue))
     report.requeued, report.recovered = pending, stuck
+    idempotency.purge_expired(now, batch_size=batch_size)
     for call in to_poll:  # network I/O after the commit, never under the row locks
         try:
             event = refresh_status(call)

@@ -94,6 +94,7 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
         "RESULT_TIMEOUT": 3600,
         "CALLBACK_ALLOWED_NETWORKS": ["203.0.113.0/24", "2001:db8::/32"],
         "CALLBACK_PROXY_COUNT": 1,
+        "IDEMPOTENCY_KEY_TTL": 7200,
         "BACKEND": "django_esms_voice.backends.LocmemBackend",
     }
     assert set(full) == set(conf.DEFAULTS)
@@ -112,6 +113,7 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
         "2001:db8::/32",
     ]
     assert loaded.callback_proxy_count == 1
+    assert loaded.idempotency_key_ttl == 7200.0
     assert loaded.backend == "django_esms_voice.backends.LocmemBackend"
 
 
@@ -127,6 +129,7 @@ def test_defaults_fill_what_the_setting_leaves_out() -> None:
     assert loaded.default_speed is None
     assert loaded.callback_allowed_networks is None
     assert loaded.callback_proxy_count == 0
+    assert loaded.idempotency_key_ttl == 86400.0
     assert loaded.backend == "django_esms_voice.backends.HttpBackend"
 
 
@@ -354,6 +357,8 @@ def test_a_setting_that_is_not_a_dict_never_echoes_its_content() -> None:
         ("CALLBACK_PROXY_COUNT", -1),
         ("CALLBACK_PROXY_COUNT", True),
         ("CALLBACK_PROXY_COUNT", None),
+        ("IDEMPOTENCY_KEY_TTL", 3599),  # shorter than an admin confirmation lives
+        ("IDEMPOTENCY_KEY_TTL", None),
     ],
 )
 def test_a_wrong_value_is_e004_naming_the_key(key: str, value: object) -> None:
