@@ -11,6 +11,7 @@ Placing calls needs the ``esms_voice.place_voicecall`` permission; creating them
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from . import idempotency, services
 from .admin_forms import (
     MAX_ROWS,
     CallManyForm,
@@ -42,17 +43,21 @@ from .admin_forms import (
     dump_options,
     load_options,
 )
+from .conf import CONFIRMATION_MAX_AGE
 from .exceptions import EsmsApiError, EsmsInputError, EsmsSettingsError, EsmsTransportError
-from .models import CallKind, VoiceCall
-from .phone import normalize_phone
+from .models import CallKind, IdempotencyKey, VoiceCall
+from .phone import normalize_phone, repeats
 from .states import RETRYABLE, CallStatus, status_label
 
 PLACE_PERMISSION = "esms_voice.place_voicecall"
 ADD_PERMISSION = "esms_voice.add_voicecall"
 #: How long a preview or an action form may wait for its confirmation.
-PAYLOAD_MAX_AGE = 60 * 60
+PAYLOAD_MAX_AGE = CONFIRMATION_MAX_AGE
 CALL_MANY_SALT = "django_esms_voice.admin.call_many"
 CALL_OBJECTS_SALT = "django_esms_voice.admin.call_objects"
+#: Idempotency scopes of the confirmations: each payload carries a nonce used once.
+CALL_MANY_SCOPE = "admin.call_many"
+CALL_OBJECTS_SCOPE = "admin.call_objects"
 #: Calls listed by name on a confirmation page, per group; the rest are counted.
 SHOWN_PER_GROUP = 20
 #: Status polls (one HTTP request each) one "refresh status" run may make.
@@ -492,7 +497,6 @@ class Target:
 def _targets(objects: Iterable[Any], spec: CallActionSpec) -> list[Target]:
     """Read each object's phone and variables; say which have no usable (or a repeated) phone."""
     targets = []
-    seen: set[str] = set()
     for obj in objects:
         raw = _text(_resolve(obj, spec.phone_field)).strip()
         target = Target(obj, raw, [_text(_resolve(obj, path)) for path in spec.variables])
@@ -503,12 +507,10 @@ def _targets(objects: Iterable[Any], spec: CallActionSpec) -> list[Target]:
                 target.phone = normalize_phone(raw)
             except EsmsInputError as exc:
                 target.error, target.label = str(exc.message), _("invalid phone number")
-            else:
-                if target.phone in seen:
-                    target.error = gettext("The same number as another selected object.")
-                    target.label = _("same number as another")
-                seen.add(target.phone)
         targets.append(target)
+    for index in repeats([t.phone if not t.error else None for t in targets]):
+        targets[index].error = gettext("The same number as another selected object.")
+        targets[index].label = _("same number as another")
     return targets
 
 
@@ -547,6 +549,7 @@ def start_call_objects(
             "user": request.user.pk,
             "back": request.get_full_path(),
             "site": modeladmin.admin_site.name,
+            "nonce": new_nonce(),
         },
         salt=CALL_OBJECTS_SALT,
         compress=True,
@@ -616,7 +619,32 @@ def _loads(payload: str, salt: str, request: HttpRequest) -> dict[str, Any] | No
         return None
     if not isinstance(data, dict) or data.get("user") != request.user.pk:
         return None
+    if not data.get("nonce"):  # made before confirmations were single-use
+        return None
     return data
+
+
+def new_nonce() -> str:
+    """Return the single-use key a confirmation's payload carries."""
+    return secrets.token_urlsafe(16)
+
+
+def already_created(
+    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, first: IdempotencyKey
+) -> None:
+    """Tell the user a confirmation was posted again: nothing new was placed."""
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "This batch was already created: %(count)d call (batch “%(batch)s”). "
+            "No new call was placed.",
+            "This batch was already created: %(count)d calls (batch “%(batch)s”). "
+            "No new call was placed.",
+            first.call_count,
+        )
+        % {"count": first.call_count, "batch": first.batch},
+        messages.WARNING,
+    )
 
 
 def _calls_list_url(request: HttpRequest, site_name: str, batch: str) -> str | None:
@@ -687,7 +715,18 @@ def call_objects_view(
             target.error = row.error
             _add(skipped, "invalid", _("invalid values"), "", target)
     batch = services.new_batch_name(model._meta.model_name or "call")
-    created = services.create_calls(ready, batch=batch, created_by=request.user) if ready else []
+    created: list[VoiceCall] = []
+    if ready:
+        with transaction.atomic():
+            first, fresh = idempotency.claim(
+                CALL_OBJECTS_SCOPE, data["nonce"], batch=batch, call_count=len(ready)
+            )
+            if fresh:
+                created = services.create_calls(ready, batch=batch, created_by=request.user)
+        if not fresh:
+            already_created(modeladmin, request, first)
+            target_url = _calls_list_url(request, data.get("site", "admin"), first.batch)
+            return HttpResponseRedirect(target_url or back)
     modeladmin.message_user(
         request,
         _join(queued_text(len(created)), skipped_text(skipped.values())),
@@ -754,6 +793,7 @@ def _call_many_preview(
         payload = signing.dumps(
             {
                 "user": request.user.pk,
+                "nonce": new_nonce(),
                 "batch": batch,
                 "options": dump_options(options),
                 "rows": [[row.fields["phone"], row.fields["variables"]] for row in valid],
@@ -812,11 +852,20 @@ def _call_many_confirmed(
         {**options, "phone": phone, "variables": variables if template else []}
         for phone, variables in data["rows"]
     ]
+    url = reverse("admin:esms_voice_voicecall_changelist", current_app=modeladmin.admin_site.name)
     try:
-        created = services.create_calls(rows, batch=data["batch"], created_by=request.user)
+        with transaction.atomic():
+            first, fresh = idempotency.claim(
+                CALL_MANY_SCOPE, data["nonce"], batch=data["batch"], call_count=len(rows)
+            )
+            if fresh:
+                created = services.create_calls(rows, batch=data["batch"], created_by=request.user)
     except services.BulkCallError as exc:
         modeladmin.message_user(request, str(exc), messages.ERROR)
         return HttpResponseRedirect(request.path)
+    if not fresh:
+        already_created(modeladmin, request, first)
+        return HttpResponseRedirect(f"{url}?{urlencode({'batch': first.batch})}")
     modeladmin.message_user(
         request,
         ngettext(
@@ -827,5 +876,4 @@ def _call_many_confirmed(
         % {"count": len(created), "batch": data["batch"]},
         messages.SUCCESS,
     )
-    url = reverse("admin:esms_voice_voicecall_changelist", current_app=modeladmin.admin_site.name)
     return HttpResponseRedirect(f"{url}?{urlencode({'batch': data['batch']})}")

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from .conf import SPEEDS
 from .exceptions import EsmsInputError, InvalidPhoneNumber
 from .models import CallKind, Voice, VoiceCall
-from .phone import normalize_phone
+from .phone import normalize_phone, repeats
 
 #: At most this many rows per "call many numbers" run, and objects per host-model action.
 MAX_ROWS = 5000
@@ -350,20 +350,17 @@ def _row(line: int, text: str, cells: Sequence[str]) -> Row:
 
 def check_rows(rows: Iterable[Row], options: Mapping[str, Any]) -> list[Row]:
     """Validate every row with these options; a number seen on an earlier row is refused."""
-    seen: dict[str, int] = {}
     checked = list(rows)
     for row in checked:
         try:
             row.fields = call_fields(options, row.phone, row.variables)
         except EsmsInputError as exc:
             row.error = str(exc.message)
-            continue
-        phone = row.fields["phone"]
-        if phone in seen:
-            row.error = gettext("The same number as line %(line)d.") % {"line": seen[phone]}
-            row.fields = {}
-            continue
-        seen[phone] = row.line
+    phones = [row.fields["phone"] if row.valid else None for row in checked]
+    for index, earlier in repeats(phones).items():
+        line = checked[earlier].line
+        checked[index].error = gettext("The same number as line %(line)d.") % {"line": line}
+        checked[index].fields = {}
     return checked
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import phonenumbers
@@ -86,3 +87,17 @@ def is_valid_phone(value: object) -> bool:
     except InvalidPhoneNumber:
         return False
     return True
+
+
+def repeats(phones: Iterable[str | None]) -> dict[int, int]:
+    """Map each position whose number appeared earlier to that first position (None: skipped)."""
+    first: dict[str, int] = {}
+    repeated: dict[int, int] = {}
+    for index, phone in enumerate(phones):
+        if phone is None:
+            continue
+        if phone in first:
+            repeated[index] = first[phone]
+        else:
+            first[phone] = index
+    return repeated

@@ -37,6 +37,7 @@ from django_esms_voice.models import (
 )
 from django_esms_voice.states import CallStatus
 from django_esms_voice.tasks import place_call_task
+from tests.concurrency import at_once
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -704,7 +705,8 @@ def test_call_many_lists_bad_rows_creates_nothing_then_one_batch_on_confirm(
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = op.post(url, {"payload": payload}, follow=True)
-    inserts = [q for q in queries if q["sql"].upper().startswith("INSERT")]
+    table = VoiceCall._meta.db_table
+    inserts = [q for q in queries if q["sql"].startswith(f'INSERT INTO "{table}"')]
     assert len(inserts) == 1  # created in bulk
     assert messages_of(response) == ["2 calls queued in batch “june”."]
     assert response.redirect_chain[-1][0] == changelist_url(batch="june")
@@ -747,6 +749,63 @@ def test_a_forged_or_borrowed_preview_creates_nothing(op: Client, operator: User
     assert "This preview has expired or is not yours" in messages_of(response)[0]
     other = staff("other", *PLACE_PERMS)
     response = login(other).post(url, {"payload": payload}, follow=True)
+    assert "This preview has expired or is not yours" in messages_of(response)[0]
+    assert not VoiceCall.objects.exists()
+
+
+def test_a_call_many_confirmation_posted_twice_places_the_calls_once(
+    op: Client, apply_async: mock.Mock, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    url = reverse(CALL_MANY)
+    payload = op.post(url, many_data(numbers=f"{PHONE}\n{OTHER}", batch="june")).context["payload"]
+    with django_capture_on_commit_callbacks(execute=True):
+        first = op.post(url, {"payload": payload}, follow=True)
+        again = op.post(url, {"payload": payload}, follow=True)  # a double-click, or Back
+    assert messages_of(first) == ["2 calls queued in batch “june”."]
+    assert messages_of(again) == [
+        "This batch was already created: 2 calls (batch “june”). No new call was placed."
+    ]
+    assert again.redirect_chain[-1][0] == changelist_url(batch="june")
+    assert VoiceCall.objects.count() == 2
+    assert len(enqueued(apply_async)) == 2
+    # A new preview of the same numbers is a new batch: that one is asked for.
+    payload = op.post(url, many_data(numbers=f"{PHONE}\n{OTHER}", batch="june")).context["payload"]
+    op.post(url, {"payload": payload})
+    assert VoiceCall.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_call_many_confirmations_at_once_create_the_batch_once(
+    monkeypatch: pytest.MonkeyPatch, apply_async: mock.Mock
+) -> None:
+    user = staff("racer", *PLACE_PERMS)
+    url = reverse(CALL_MANY)
+    preview = login(user).post(url, many_data(numbers=f"{PHONE}\n{OTHER}", batch="race"))
+    data = {"payload": preview.context["payload"]}
+    clients = [login(user), login(user)]  # two tabs, or two quick clicks
+    posts = iter(clients)
+    race = at_once(monkeypatch, lambda: next(posts).post(url, data))
+    assert race.waited == [True]  # the second waited for the first, then did not create
+    assert [r.status_code for r in race.results] == [302, 302]
+    assert VoiceCall.objects.filter(batch="race").count() == 2
+    assert len(enqueued(apply_async)) == 2
+    shown = sorted(messages_of(client.get(changelist_url(batch="race"))) for client in clients)
+    assert shown == [
+        ["2 calls queued in batch “race”."],
+        ["This batch was already created: 2 calls (batch “race”). No new call was placed."],
+    ]
+
+
+def test_a_preview_signed_before_confirmations_were_single_use_is_refused(
+    op: Client, operator: User
+) -> None:
+    payload = signing.dumps(
+        {"user": operator.pk, "batch": "old", "options": {"kind": "record", "template_id": "1"},
+         "rows": [[PHONE, []]]},
+        salt=admin_actions.CALL_MANY_SALT,
+        compress=True,
+    )  # fmt: skip
+    response = op.post(reverse(CALL_MANY), {"payload": payload}, follow=True)
     assert "This preview has expired or is not yours" in messages_of(response)[0]
     assert not VoiceCall.objects.exists()
 
@@ -858,6 +917,23 @@ def test_the_host_action_skips_a_repeated_number_and_a_value_esms_cannot_take(
     ]
     # The list shows the newest first: the twin is called, the older An is the repeat.
     assert [c.content_object for c in VoiceCall.objects.all()] == [twin]
+
+
+def test_the_host_action_confirmation_posted_twice_places_the_calls_once(
+    op: Client, customers: dict[str, User], apply_async: mock.Mock
+) -> None:
+    response = host_action(op, [customers["an"], customers["binh"]])
+    data = {"payload": response.context["payload"], **many_data(kind="template")}
+    first = op.post(CALL_OBJECTS_URL, data, follow=True)
+    again = op.post(CALL_OBJECTS_URL, data, follow=True)
+    [batch] = set(VoiceCall.objects.values_list("batch", flat=True))
+    assert messages_of(first) == ["2 calls queued."]
+    assert messages_of(again) == [
+        f"This batch was already created: 2 calls (batch “{batch}”). No new call was placed."
+    ]
+    assert again.redirect_chain[-1][0] == f"/host-admin/esms_voice/voicecall/?batch={batch}"
+    assert first.redirect_chain[-1][0] == again.redirect_chain[-1][0]
+    assert VoiceCall.objects.count() == 2
 
 
 def test_the_host_action_form_shows_errors_and_keeps_the_selection(
