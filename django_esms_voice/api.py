@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from rest_framework import mixins, serializers, status, viewsets
@@ -17,9 +18,11 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
-from . import services
+from . import idempotency, services
+from .conf import API_THROTTLE_RATE, API_THROTTLE_SCOPE
 from .models import VoiceCall
 from .serializers import (
     ErrorSerializer,
@@ -33,13 +36,40 @@ from .serializers import (
 try:
     from drf_spectacular.openapi import AutoSchema
     from drf_spectacular.types import OpenApiTypes
-    from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer
+    from drf_spectacular.utils import (
+        OpenApiExample,
+        OpenApiParameter,
+        OpenApiResponse,
+        PolymorphicProxySerializer,
+    )
 except ImportError:  # the "api" extra is not installed: no schema, the API works the same
     SPECTACULAR = False
 else:
     SPECTACULAR = True
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+#: The actions that spend eSMS credit: throttled, and idempotent with the header below.
+SPENDING_ACTIONS = frozenset({"create"})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+class PlaceCallsThrottle(ScopedRateThrottle):
+    """Limit each user's requests that spend credit; API_THROTTLE_RATE unless the host sets one."""
+
+    scope_attr = "place_throttle_scope"
+
+    def get_rate(self) -> str | None:
+        """The host's rate for the scope (None: unlimited), else the app's default."""
+        # Read now: SimpleRateThrottle.THROTTLE_RATES is read once, when DRF is imported.
+        rates: dict[str, str | None] = api_settings.DEFAULT_THROTTLE_RATES  # type: ignore[assignment]
+        return rates.get(str(self.scope), API_THROTTLE_RATE)
+
+
+def _valid_idempotency_key(key: str) -> bool:
+    """Whether a header value can be a key: 1 to 255 visible ASCII characters."""
+    return 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH and all("!" <= ch <= "~" for ch in key)
 
 
 class VoiceCallPermission(BasePermission):
@@ -117,9 +147,22 @@ if SPECTACULAR:
             return ["voice calls"]
 
         def get_override_parameters(self) -> list[Any]:
-            """Document the list filters."""
+            """Document the list filters and create's Idempotency-Key header."""
             if self._action() == "list":
                 return [VoiceCallFilterSerializer]
+            if self._action() == "create":
+                return [
+                    OpenApiParameter(
+                        IDEMPOTENCY_HEADER,
+                        {"type": "string", "pattern": f"^[!-~]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}$"},
+                        OpenApiParameter.HEADER,
+                        description=(
+                            "Any unique value (a UUID, say). A request repeated with the same "
+                            "key gets the first answer back, with the header "
+                            "Idempotent-Replayed: true, and creates nothing new."
+                        ),
+                    )
+                ]
             return list(super().get_override_parameters())
 
         def get_request_serializer(self) -> Any:
@@ -143,7 +186,11 @@ if SPECTACULAR:
                     serializers=[VoiceCallSerializer, VoiceCallBatchResultSerializer],
                     resource_type_field_name=None,
                 )
-                return {201: created, **self._errors}
+                reused = OpenApiResponse(
+                    ErrorSerializer, description="The Idempotency-Key was used for another body."
+                )
+                throttled = OpenApiResponse(ErrorSerializer, description="Too many requests.")
+                return {201: created, **self._errors, 422: reused, 429: throttled}
             if action == "list":
                 bad_cursor = OpenApiResponse(ErrorSerializer, description="Invalid cursor.")
                 return {200: VoiceCallSerializer(many=True), **self._errors, 404: bad_cursor}
@@ -207,6 +254,8 @@ class VoiceCallViewSet(
     lookup_value_regex = UUID_PATTERN
     pagination_class = VoiceCallPagination
     parser_classes = [JSONParser]
+    #: The DRF throttle scope of the actions that spend credit (PlaceCallsThrottle).
+    place_throttle_scope = API_THROTTLE_SCOPE
     if SPECTACULAR:
         schema = VoiceCallSchema()
 
@@ -215,6 +264,13 @@ class VoiceCallViewSet(
         classes: list[type[BasePermission]] = api_settings.DEFAULT_PERMISSION_CLASSES  # type: ignore[assignment]
         defaults = [permission() for permission in classes]
         return [*defaults, VoiceCallPermission()]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        """The host project's DEFAULT_THROTTLE_CLASSES, plus the spending limit on create."""
+        throttles = list(super().get_throttles())
+        if self.action in SPENDING_ACTIONS:
+            throttles.append(PlaceCallsThrottle())
+        return throttles
 
     def get_queryset(self) -> QuerySet[VoiceCall]:
         """Apply the list filters from the query string."""
@@ -236,8 +292,39 @@ class VoiceCallViewSet(
         return queryset
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create calls; with an Idempotency-Key, a repeated request gets the first answer."""
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return self._create(request.data)
+        if not _valid_idempotency_key(key):
+            detail = _("The %(header)s header must be 1 to %(max)d visible ASCII characters.") % {
+                "header": IDEMPOTENCY_HEADER,
+                "max": MAX_IDEMPOTENCY_KEY_LENGTH,
+            }
+            return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        digest = idempotency.fingerprint(request.data)
+        with transaction.atomic():
+            first, fresh = idempotency.claim(f"api:{request.user.pk}", key, fingerprint=digest)
+            if fresh:
+                response = self._create(request.data)
+                first.response_status, first.response_body = response.status_code, response.data
+                first.save(update_fields=["response_status", "response_body"])
+                return response
+        if first.fingerprint != digest:
+            detail = _(
+                "This %(header)s was already used for another request: use a new key for "
+                "a new request."
+            )
+            return Response(
+                {"detail": detail % {"header": IDEMPOTENCY_HEADER}},
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
+        return Response(
+            first.response_body, status=first.response_status, headers={REPLAYED_HEADER: "true"}
+        )
+
+    def _create(self, data: Any) -> Response:
         """Create one call, or many: a list of calls, or {"batch": ..., "calls": [...]}."""
-        data = request.data
         if isinstance(data, list):
             return self._create_batch({"calls": data})
         if isinstance(data, dict) and "calls" in data:

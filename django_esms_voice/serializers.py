@@ -13,7 +13,7 @@ from rest_framework.settings import api_settings
 from .conf import VOICES
 from .exceptions import EsmsInputError
 from .models import CallKind, VoiceCall
-from .phone import normalize_phone
+from .phone import normalize_phone, repeats
 from .states import CallStatus
 
 #: Most calls one batch request may create.
@@ -147,6 +147,30 @@ class VoiceCallBatchSerializer(serializers.Serializer[Any]):
     calls = VoiceCallCreateSerializer(  # type: ignore[call-arg]  # ListSerializer takes max_length
         many=True, allow_empty=False, max_length=MAX_BATCH_SIZE
     )
+    allow_repeats = serializers.BooleanField(
+        default=False,
+        help_text=_("Call a number that appears more than once in the batch once per row."),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Refuse a number already in the batch (compared normalised), unless allow_repeats."""
+        if attrs["allow_repeats"]:
+            return attrs
+        repeated = repeats(row["phone"] for row in attrs["calls"])
+        if repeated:
+            message = _(
+                "The same number as call %(index)d of this batch. Send “allow_repeats”: true "
+                "to call it more than once."
+            )
+            raise serializers.ValidationError(
+                {
+                    "calls": {
+                        str(index): {"phone": [message % {"index": earlier}]}
+                        for index, earlier in repeated.items()
+                    }
+                }
+            )
+        return attrs
 
 
 class VoiceCallBatchResultSerializer(serializers.Serializer[Any]):
