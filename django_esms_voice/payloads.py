@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -272,8 +274,15 @@ class MalformedResult(ValueError):
 
 
 SEND_STATUSES = (2, 5, 7)
+# What the columns hold: price numeric(16, 4), the whole numbers a 32-bit integer (duration
+# is PositiveIntegerField; SendStatus and SentResult are checked against their few values).
 _PRICE_STEP = Decimal("0.0001")
 _PRICE_LIMIT = Decimal("1e12")
+_WHOLE_LIMIT = 2**31 - 1
+# ASCII digits only: int() and Decimal() also read "+5", "5_0" and other scripts' digits
+# (U+0665 ARABIC-INDIC DIGIT FIVE, U+FF15 FULLWIDTH DIGIT FIVE) as numbers.
+_WHOLE_TEXT = re.compile(r"[0-9]+")
+_AMOUNT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def normalize_smsid(value: object) -> str:
@@ -281,41 +290,49 @@ def normalize_smsid(value: object) -> str:
     return str(value).strip() if value is not None else ""
 
 
-def _optional_int(data: Mapping[str, Any], name: str) -> int | None:
-    """Read a whole number sent as a JSON number or a string; missing or empty is None."""
+def _number(data: Mapping[str, Any], name: str, *, whole: bool) -> Decimal | None:
+    """Read a number eSMS sent as ASCII digits or as a JSON number; missing or empty is None.
+
+    The one reader of every number in a result: text must be digits (with a decimal point
+    for an amount), spaces around it tolerated; no sign, exponent or other script's digits.
+    """
     value = data.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    kind = "a whole number" if whole else "a number"
+    if value is None or (isinstance(value, str) and not value.strip(string.whitespace)):
         return None
-    if isinstance(value, bool):
-        raise MalformedResult(f"{name} is not a whole number: {value!r}")
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise MalformedResult(f"{name} is not a whole number: {str(value)[:40]!r}") from None
-    if not -(2**31) <= number < 2**31:
-        raise MalformedResult(f"{name} is out of range: {str(value)[:40]!r}")
+    if isinstance(value, str):
+        text = value.strip(string.whitespace)
+        if not (_WHOLE_TEXT if whole else _AMOUNT_TEXT).fullmatch(text):
+            raise MalformedResult(f"{name} is not {kind}: {text[:40]!r}")
+        return Decimal(text)
+    # GetSendStatus answers in JSON: its numbers arrive as int or float.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedResult(f"{name} is not {kind}: {str(value)[:40]!r}")
+    number = Decimal(str(value))  # str(): a float's shortest spelling, not its binary expansion
+    if not number.is_finite() or number < 0 or (whole and number != number.to_integral_value()):
+        raise MalformedResult(f"{name} is not {kind}: {value!r}")
     return number
 
 
-def _optional_decimal(data: Mapping[str, Any], name: str) -> Decimal | None:
-    """Read a decimal amount (Price) sent as text; missing or empty is None."""
-    value = data.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
+def _optional_int(data: Mapping[str, Any], name: str) -> int | None:
+    """Read a whole number that fits an integer column; missing or empty is None."""
+    number = _number(data, name, whole=True)
+    if number is None:
         return None
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise MalformedResult(f"{name} is not a number: {str(value)[:40]!r}") from None
-    # The column keeps 4 decimal places: 999999999999.99995 rounds to 10^12 and overflows it.
-    if (
-        not amount.is_finite()
-        or amount < 0
-        or amount >= _PRICE_LIMIT
-        or amount.quantize(_PRICE_STEP, rounding=ROUND_HALF_UP) >= _PRICE_LIMIT
-    ):
-        raise MalformedResult(f"{name} is out of range: {str(value)[:40]!r}")
+    if number > _WHOLE_LIMIT:
+        raise MalformedResult(f"{name} is out of range: {str(data.get(name))[:40]!r}")
+    return int(number)
+
+
+def _optional_decimal(data: Mapping[str, Any], name: str) -> Decimal | None:
+    """Read an amount (Price) rounded to the column's 4 places, as the column would store it."""
+    amount = _number(data, name, whole=False)
+    if amount is None:
+        return None
+    if amount < _PRICE_LIMIT:  # half up, as PostgreSQL rounds a positive numeric
+        amount = amount.quantize(_PRICE_STEP, rounding=ROUND_HALF_UP)
+    if amount >= _PRICE_LIMIT:  # 999999999999.99995 rounds to 10^12: too large too
+        raise MalformedResult(f"{name} is out of range: {str(data.get(name))[:40]!r}")
     return amount
 
 
@@ -339,8 +356,6 @@ def parse_call_result(data: Mapping[str, Any]) -> CallResult:
     if sent_result not in (None, 0, 1):
         raise MalformedResult(f"SentResult {sent_result} is neither 0 nor 1")
     duration = _optional_int(data, "CallDuration")
-    if duration is not None and duration < 0:
-        raise MalformedResult(f"CallDuration {duration} is negative")
     return CallResult(
         reference_id=_short_text(data, "ReferenceId", 100),
         send_status=send_status,

@@ -224,6 +224,10 @@ UNUSUAL = {
     "IPv4-mapped address": ({}, "::ffff:203.113.1.9"),
     "non-ASCII text": ({"CID": "Số máy ☎ 028", "Ivr": "\u0661"}, "127.0.0.1"),
     "price past the column's precision": ({"Price": "1.23456"}, "127.0.0.1"),
+    "price below the column's precision": ({"Price": "0.00004"}, "127.0.0.1"),
+    "price rounded half up": ({"Price": "0.00005"}, "127.0.0.1"),
+    "price with padding zeros": ({"Price": "0" * 30 + "5." + "0" * 30}, "127.0.0.1"),
+    "numbers padded with spaces": ({"CallDuration": " 13 ", "SendStatus": "5 "}, "127.0.0.1"),
     "largest price the column holds": ({"Price": "999999999999.9999"}, "127.0.0.1"),
     "CID at its longest": ({"CID": "9" * 40}, "127.0.0.1"),
 }

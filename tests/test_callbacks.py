@@ -27,6 +27,7 @@ from django_esms_voice.models import (
     VoiceCall,
     VoiceCallQuerySet,
 )
+from django_esms_voice.payloads import MalformedResult, parse_call_result
 from django_esms_voice.signals import call_status_changed
 from django_esms_voice.signing import callback_path, callback_token
 from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
@@ -490,6 +491,19 @@ MALFORMED = {
     "NUL in CID": lambda s: result_query(s, cid="0287\x00"),
     "NUL in ReferenceId": lambda s: result_query(s + "\x00"),
     "empty query": lambda s: "",
+    # Only ASCII digits: int() and Decimal() also read other scripts' digits, "+5" and "5_0".
+    "SendStatus in Arabic-Indic digits": lambda s: result_query(s, send_status="\u0665"),
+    "SendStatus in full-width digits": lambda s: result_query(s, send_status="\uff15"),
+    "SentResult in Devanagari digits": lambda s: result_query(s, sent_result="\u0967"),
+    "CallDuration in Thai digits": lambda s: result_query(s, duration="\u0e51\u0e53"),
+    "CallDuration with a plus sign": lambda s: result_query(s, duration="+13"),
+    "CallDuration with an underscore": lambda s: result_query(s, duration="1_3"),
+    "Price in Arabic-Indic digits": lambda s: result_query(s, price="\u0665\u0660\u0660"),
+    "Price with an underscore": lambda s: result_query(s, price="5_00.0000"),
+    # Exponents: PostgreSQL's numeric refuses these two ("value overflows numeric format").
+    "Price=1e-16384": lambda s: result_query(s, price="1e-16384"),
+    "Price=0E-999999": lambda s: result_query(s, price="0E-999999"),
+    "Price in exponent notation": lambda s: result_query(s, price="5E+2"),
 }
 
 
@@ -511,6 +525,70 @@ def test_authentic_but_malformed_is_stored_as_invalid(case: str) -> None:
     assert event.error
     assert event.parsed == {}
     assert (event.old_status, event.new_status) == (CallStatus.ACCEPTED, CallStatus.ACCEPTED)
+
+
+@pytest.mark.django_db
+def test_spaces_around_a_number_are_tolerated() -> None:
+    call = make_call()
+
+    response = deliver(call, answered(call.smsid, duration=" 13 ", price=" 500.0000"))
+
+    assert response.json() == {"outcome": EventOutcome.APPLIED}
+    call.refresh_from_db()
+    assert (call.duration, call.price) == (13, Decimal("500.0000"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("price", "stored"),
+    [("0.00004", "0.0000"), ("0.00005", "0.0001"), ("1.23456", "1.2346"), ("0." + "0" * 5000, "0")],
+)
+def test_a_price_past_the_columns_precision_is_rounded_as_stored(price: str, stored: str) -> None:
+    call = make_call()
+
+    response = deliver(call, answered(call.smsid, price=price))
+
+    assert response.json() == {"outcome": EventOutcome.APPLIED}
+    call.refresh_from_db()
+    assert call.price == Decimal(stored)
+    [event] = events(call)
+    assert Decimal(event.parsed["price"]) == Decimal(stored)  # what was applied, as stored
+
+
+# A GetSendStatus answer is JSON: its numbers come typed, and must fit their columns too.
+STATUS_ANSWER = {"ReferenceId": SAMPLE_SMSID, "SendStatus": 5, "CallStatus": "ANSWERED",
+                 "SentResult": 1, "CallDuration": 13}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"CallDuration": 1e20},
+        {"CallDuration": 2.0**31},
+        {"CallDuration": 2**31},
+        {"CallDuration": -1},
+        {"CallDuration": 13.5},
+        {"CallDuration": True},
+        {"SendStatus": 5.5},
+        {"SendStatus": float("nan")},
+        {"SentResult": float("inf")},
+        {"Price": 1e12},
+        {"Price": -0.5},
+        {"Price": float("nan")},
+        {"Price": [500]},
+    ],
+    ids=repr,
+)
+def test_numbers_of_a_status_answer_outside_their_columns_are_malformed(fields: dict) -> None:
+    with pytest.raises(MalformedResult):
+        parse_call_result({**STATUS_ANSWER, **fields})
+
+
+def test_numbers_of_a_status_answer_within_their_columns_are_read() -> None:
+    result = parse_call_result({**STATUS_ANSWER, "CallDuration": 13.0, "Price": 500.5})
+
+    assert (result.call_duration, result.price) == (13, Decimal("500.5000"))
+    assert type(result.call_duration) is int
 
 
 @pytest.mark.django_db
@@ -1019,6 +1097,9 @@ def answered_call(db) -> VoiceCall:
     raw=False,
     with_reference=True,
 )
+@example(pairs=[("Price", "1e-16384"), ("SendStatus", "5")], raw=False, with_reference=True)
+@example(pairs=[("SendStatus", "\u0665"), ("CallStatus", "NO ANSWER")], raw=False,
+         with_reference=True)  # fmt: skip
 def test_fuzzed_authentic_callbacks_never_fail_and_never_undo_answered(
     answered_call: VoiceCall, pairs: list[tuple[str, str]], raw: bool, with_reference: bool
 ) -> None:
