@@ -454,8 +454,9 @@ def record_result(
 ) -> CallbackEvent | None:
     """Store a callback or poll and apply it under the call's row lock; None if no such call.
 
-    One transaction: lock the call, judge, update it, insert the event. If judging fails
-    unexpectedly, the raw delivery is still stored, with outcome "error", and the error raised.
+    One transaction: lock the call, judge, update it, insert the event. If that fails for any
+    reason but a lost database connection (OperationalError, InterfaceError: the caller
+    answers 503), the raw delivery is still stored, with outcome "error", and the error raised.
 
     The call is written with a queryset update() and the event with one plain INSERT, so
     Django's pre_save/post_save signals are not sent for them: listen to call_status_changed
@@ -498,16 +499,22 @@ def record_result(
             _insert_event(event)
             if call.status != old:
                 _send_status_changed(call, old, call.status, event)
-    except DatabaseError:
+    except (OperationalError, InterfaceError):
         raise  # the database is unavailable: the caller answers 503 so that eSMS retries
-    except Exception as exc:
-        event.pk, event.outcome = None, EventOutcome.ERROR
-        event.error = _storable(f"{type(exc).__name__}: {exc}"[:2000])
-        event.save(force_insert=True)
-        _announce_after_commit(event)
+    except Exception as exc:  # a bug, or a value the database refused (DataError, ...)
+        _store_failure(event, exc)
         raise
     _announce_after_commit(event)
     return event
+
+
+def _store_failure(event: CallbackEvent, exc: Exception) -> None:
+    """Store a delivery whose processing failed, outcome "error", once its transaction is gone."""
+    event.pk, event.outcome = None, EventOutcome.ERROR
+    event.new_status = event.old_status  # whatever was decided was rolled back
+    event.error = _storable(f"{type(exc).__name__}: {exc}"[:2000])
+    event.save(force_insert=True)
+    _announce_after_commit(event)
 
 
 def _announce_after_commit(event: CallbackEvent) -> None:

@@ -6,6 +6,7 @@ import itertools
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -14,7 +15,7 @@ import pytest
 from django.db import DataError, OperationalError, connection, connections
 from django.test import Client
 
-from django_esms_voice import fastpath, services
+from django_esms_voice import callbacks, fastpath, services
 from django_esms_voice.models import CallbackEvent, CallKind, EventOutcome, EventSource, VoiceCall
 from django_esms_voice.payloads import parse_call_result
 from django_esms_voice.signals import call_status_changed, callback_received
@@ -375,6 +376,71 @@ def test_a_value_the_statement_refuses_takes_the_general_path(
     call.refresh_from_db()
     assert call.status == CallStatus.ANSWERED
     assert CallbackEvent.objects.filter(call=call).count() == 1
+
+
+# A price PostgreSQL's numeric cannot hold ("value overflows numeric format"). The parser
+# refuses it; these tests put it in the result past the parser, to test the storing rule alone.
+UNSTORABLE_PRICE = Decimal("1e-16384")
+
+
+def _unstorable_result(fields: dict[str, str]) -> Any:
+    return replace(parse_call_result(fields), price=UNSTORABLE_PRICE)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_value_the_database_refuses_is_stored_as_an_error_on_both_paths(
+    require_postgres: Any, monkeypatch: pytest.MonkeyPatch, signals: dict[str, list[Any]]
+) -> None:
+    fields = _fields("answered", SMSID)
+    rows = []
+    for fast in (False, True):
+        call = _make_call(CallStatus.ACCEPTED, SMSID, [])
+        before = VoiceCall.objects.filter(pk=call.pk).values().get()
+        signals["received"].clear()
+        with monkeypatch.context() as patch:
+            if not fast:
+                patch.setattr(fastpath, "usable", lambda conn: False)
+            with pytest.raises(DataError):
+                services.record_result(
+                    call_uuid=str(call.uuid),
+                    source=EventSource.CALLBACK,
+                    raw=urlencode(fields),
+                    result=_unstorable_result(fields),
+                    remote_addr="127.0.0.1",
+                    method="GET",
+                )
+        assert VoiceCall.objects.filter(pk=call.pk).values().get() == before
+        [event] = CallbackEvent.objects.filter(call=call)
+        assert event.outcome == EventOutcome.ERROR
+        assert event.error.startswith("DataError: value overflows numeric format")
+        assert (event.raw, event.method, event.remote_addr) == (
+            urlencode(fields),
+            "GET",
+            "127.0.0.1",
+        )
+        assert event.new_status == event.old_status
+        assert [e.pk for e in signals["received"]] == [event.pk]
+        rows.append(_event_row(event))
+    assert rows[0] == rows[1]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_callback_the_database_refuses_is_stored_and_answered_as_an_error(
+    require_postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(callbacks, "parse_call_result", _unstorable_result)
+    call = _make_call(CallStatus.ACCEPTED, SMSID, [])
+    before = VoiceCall.objects.filter(pk=call.pk).values().get()
+    query = urlencode(_fields("answered", SMSID))
+
+    response = Client().get(f"{callback_path(call.uuid)}?{query}")
+
+    assert response.status_code == 500  # as for any stored error: eSMS retries
+    [event] = CallbackEvent.objects.filter(call=call)
+    assert (event.outcome, event.raw) == (EventOutcome.ERROR, query)
+    assert VoiceCall.objects.filter(pk=call.pk).values().get() == before
 
 
 @pytest.mark.integration
