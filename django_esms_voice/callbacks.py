@@ -10,10 +10,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core.exceptions import TooManyFieldsSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.handlers.wsgi import get_str_from_wsgi
 from django.db import InterfaceError, OperationalError, transaction
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict, UnreadablePostError
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser
@@ -86,6 +86,50 @@ def _too_many_fields() -> str:
     return f"more than {limit} parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS)"
 
 
+class _NestingSafeJSONParser(JSONParser):
+    """DRF's JSON parser, with JSON nested past Python's recursion limit a ParseError."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        """Parse as DRF does; a RecursionError (a 2 KB body of "[" can raise one) is malformed."""
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON nested too deeply") from None
+
+
+def read_body(request: Request) -> tuple[str, str]:
+    """Return the body as text and "", or as much of it as is stored and why it is not read.
+
+    Django refuses a body longer than DATA_UPLOAD_MAX_MEMORY_SIZE (by its Content-Length)
+    before reading it; of such a body only the first MAX_RAW_LENGTH bytes are read.
+    """
+    try:
+        body: bytes = request.body
+    except RequestDataTooBig:
+        head: bytes = request.read(services.MAX_RAW_LENGTH)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        why = f"body over {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+        return head.decode("utf-8", "replace"), why
+    except (UnreadablePostError, ValueError):  # the client went away; a junk Content-Length
+        return "", "body could not be read"
+    return body.decode("utf-8", "replace"), ""
+
+
+def body_fields(request: Request) -> tuple[list[tuple[Any, Any]], str]:
+    """Return a read body's fields (form or JSON object) and "", or [] and why not."""
+    try:
+        data = request.data
+    except (ParseError, UnsupportedMediaType) as exc:
+        return [], f"body not parsed: {exc.detail}"
+    except TooManyFieldsSent:
+        return [], _too_many_fields()
+    if isinstance(data, QueryDict):
+        return [(key, value) for key, values in data.lists() for value in values], ""
+    if isinstance(data, dict):
+        return list(data.items()), ""
+    return [], "body is not an object"
+
+
 def parse_delivery(pairs: Iterable[tuple[Any, Any]]) -> tuple[CallResult | None, str]:
     """Parse a delivery's fields; return (result, "") or (None, why it is invalid)."""
     fields: dict[str, str] = {}
@@ -130,22 +174,43 @@ def _is_canonical_uuid(value: str) -> bool:
         return False
 
 
+class _Refused(Exception):
+    """A malformed call id, a bad token or a caller outside the allowed networks: a 404."""
+
+
 class CallbackView(APIView):
     """Receive one eSMS result (GET, or POST), store it, apply it, and answer 200."""
+
+    # Not HEAD (Django would run get() for it) nor OPTIONS (DRF would describe the view):
+    # eSMS uses neither, so they are answered 405 like PUT, once the URL is authentic.
+    http_method_names = ["get", "post"]
 
     # eSMS cannot sign or log in: the HMAC token in the URL path is the credential.
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
-    parser_classes = [FormParser, JSONParser]
+    parser_classes = [FormParser, _NestingSafeJSONParser]
     content_negotiation_class = AlwaysJSON
 
+    address: str | None = None
+
     def perform_authentication(self, request: Request) -> None:
-        """Authenticate nobody: the token in the path is checked by the handler."""
+        """Authenticate nobody with DRF: the token in the path is checked by initial()."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Check the call id, the token and the caller's address before any handler runs.
+
+        So whatever the method and the body, a forged request is refused before the body is
+        read, and gets the same 404 as a forged GET.
+        """
+        super().initial(request, *args, **kwargs)
+        self.address = self._authenticate(request, kwargs["call_uuid"], kwargs["token"])
 
     def handle_exception(self, exc: Exception) -> Response:
         """Answer 500 for an unexpected error, logging it without the URL (it holds the token)."""
+        if isinstance(exc, _Refused):
+            return _unlogged(Response(status=404))
         try:
             response = super().handle_exception(exc)
         except Exception:  # DRF re-raises what it does not handle; Django would log the path
@@ -162,61 +227,59 @@ class CallbackView(APIView):
 
     def get(self, request: Request, call_uuid: Any, token: str) -> HttpResponse:
         """eSMS sends results as a GET with query parameters."""
-        return self._receive(request, call_uuid, token, [], "")
+        return self._receive(request, call_uuid, [], "", "")
 
     def post(self, request: Request, call_uuid: Any, token: str) -> HttpResponse:
         """Accept the same fields as a form or JSON body, for proxies that re-post."""
-        try:
-            body = request.data
-        except (ParseError, UnsupportedMediaType):
-            body = {"SendStatus": "unparseable body"}
-        except TooManyFieldsSent:
-            body = {"SendStatus": _too_many_fields()}
-        body_pairs: list[tuple[Any, Any]]
-        if isinstance(body, QueryDict):
-            body_pairs = [(key, value) for key, values in body.lists() for value in values]
-        elif isinstance(body, dict):
-            body_pairs = list(body.items())
-        else:
-            body_pairs = [("SendStatus", "body is not an object")]
-        raw_body = request.body.decode("utf-8", "replace") if request.body else ""
-        return self._receive(request, call_uuid, token, body_pairs, raw_body)
+        body, error = read_body(request)
+        body_pairs: list[tuple[Any, Any]] = []
+        if not error:
+            body_pairs, error = body_fields(request)
+        return self._receive(request, call_uuid, body_pairs, body, error)
 
-    def _receive(
-        self,
-        request: Request,
-        call_uuid: Any,
-        token: str,
-        body_pairs: list[tuple[Any, Any]],
-        body: str,
-    ) -> HttpResponse:
-        """Authenticate, store, apply; 404 for forgeries, 503 when the database is down."""
+    def _authenticate(self, request: Request, call_uuid: str, token: str) -> str | None:
+        """Return the caller's address if the URL is authentic and the address allowed."""
         address = client_address(request)
         if not _is_canonical_uuid(call_uuid):
             security_logger.warning(
                 "eSMS callback refused: malformed call id %r from %s", call_uuid[:40], address
             )
-            return _unlogged(Response(status=404))
+            raise _Refused
         if not is_valid_token(call_uuid, token):
             security_logger.warning(
                 "eSMS callback refused: bad token for call %s from %s", call_uuid, address
             )
-            return _unlogged(Response(status=404))
+            raise _Refused
         if not is_allowed_address(address):
             security_logger.warning(
                 "eSMS callback refused: %s is not in CALLBACK_ALLOWED_NETWORKS (call %s)",
                 address,
                 call_uuid,
             )
-            return _unlogged(Response(status=404))
+            raise _Refused
+        return address
+
+    def _receive(
+        self,
+        request: Request,
+        call_uuid: Any,
+        body_pairs: list[tuple[Any, Any]],
+        body: str,
+        body_error: str,
+    ) -> HttpResponse:
+        """Store and apply an authentic delivery; 503 when the database is down."""
+        address = self.address
         # WSGI hands the query over as latin-1: decode its bytes as UTF-8, as QueryDict does.
         raw = get_str_from_wsgi(request.META, "QUERY_STRING", "")
+        result: CallResult | None = None
         try:
             pairs = query_pairs(raw)
         except ValueError:
-            result, error = None, _too_many_fields()
+            error = _too_many_fields()
         else:
-            result, error = parse_delivery([*pairs, *body_pairs])
+            error = body_error
+            if not error:
+                result, error = parse_delivery([*pairs, *body_pairs])
         if body:
             raw = f"{raw}\n\n{body}" if raw else body
         try:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.db import OperationalError, connection, connections
+from django.http import HttpRequest
 from django.test import Client
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
@@ -334,6 +336,103 @@ def test_a_multipart_post_is_stored() -> None:
     assert CallbackEvent.objects.filter(call=call).count() == 1
 
 
+# Bodies the view cannot read: nested past Python's recursion limit (a 2 KB body and a
+# deeper one), or larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default).
+_BIG = 3 * 1024 * 1024
+UNREADABLE_BODIES = {
+    "JSON nested 1000 deep": ("application/json", "[" * 1000 + "]" * 1000),
+    "JSON nested 100000 deep": ("application/json", '{"a":' * 100_000 + "1" + "}" * 100_000),
+    "3 MB form": ("application/x-www-form-urlencoded", "SendStatus=5&Note=" + "x" * _BIG),
+    "3 MB JSON": ("application/json", '{"SendStatus": 5, "Note": "' + "x" * _BIG + '"}'),
+}
+
+
+@pytest.fixture
+def body_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the size of every read of a request's body (request.body, POST and DRF use these).
+
+    A WSGI server may still drain an unread body after the answer (runserver's does), so the
+    spy sits on the request, not on the stream.
+    """
+    reads: list[int] = []
+    for name in ("read", "readline"):
+        real = getattr(HttpRequest, name)
+
+        def spy(self: HttpRequest, *args: Any, _real: Any = real) -> bytes:
+            data: bytes = _real(self, *args)
+            reads.append(len(data))
+            return data
+
+        monkeypatch.setattr(HttpRequest, name, spy)
+    return reads
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", list(UNREADABLE_BODIES))
+def test_a_forged_post_is_refused_before_its_body_is_read(
+    caplog, body_reads: list[int], case: str
+) -> None:
+    call = make_call()
+    before = snapshot(call)
+    content_type, body = UNREADABLE_BODIES[case]
+
+    response = Client().post(
+        url_for(call.uuid, _forged_token(call)), data=body, content_type=content_type
+    )
+
+    assert response.status_code == 404
+    assert body_reads == []
+    assert CallbackEvent.objects.count() == 0
+    assert snapshot(call) == before
+    assert len(security_warnings(caplog)) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", list(UNREADABLE_BODIES))
+def test_an_authentic_post_with_an_unreadable_body_is_stored_as_invalid(settings, case: str):
+    call = make_call()
+    before = snapshot(call)
+    content_type, body = UNREADABLE_BODIES[case]
+
+    response = Client().post(url_for(call.uuid), data=body, content_type=content_type)
+
+    assert response.status_code == 200
+    assert response.json() == {"outcome": EventOutcome.INVALID}
+    assert snapshot(call) == before
+    [event] = events(call)
+    assert (event.outcome, event.method) == (EventOutcome.INVALID, "POST")
+    assert event.raw == body[: services.MAX_RAW_LENGTH]  # as much as the column keeps
+    assert event.error
+    if len(body) > _BIG:
+        assert event.error == (
+            f"body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_nested_json_body_through_a_real_server(live_server, body_reads: list[int]) -> None:
+    call = make_call()
+    body = ("[" * 1000 + "]" * 1000).encode()
+    address = urlsplit(live_server.url)
+
+    def post(path: str) -> tuple[int, bytes]:
+        server = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        try:
+            server.request("POST", path, body, {"Content-Type": "application/json"})
+            answer = server.getresponse()
+            return answer.status, answer.read()
+        finally:
+            server.close()
+
+    assert post(url_for(call.uuid, _forged_token(call)))[0] == 404
+    assert body_reads == []
+    assert CallbackEvent.objects.count() == 0
+    assert post(url_for(call.uuid)) == (200, b'{"outcome":"invalid"}')
+    assert sum(body_reads) == len(body)  # the spy sees the reads of an authentic request
+    [event] = events(call)
+    assert event.raw == body.decode()
+
+
 @pytest.mark.django_db
 def test_post_is_csrf_exempt() -> None:
     call = make_call()
@@ -636,6 +735,45 @@ def test_a_wrong_method_is_refused_without_logging_the_url() -> None:
 
     assert response.status_code == 405
     assert CallbackEvent.objects.count() == 0
+
+
+UNUSED_METHODS = ["options", "head", "put", "patch", "delete", "trace"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", UNUSED_METHODS)
+def test_methods_esms_does_not_use_are_refused_and_change_nothing(method: str) -> None:
+    call = make_call()
+    before = snapshot(call)
+
+    response = getattr(Client(), method)(f"{url_for(call.uuid)}?{answered(call.smsid)}")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, POST"
+    if method == "head":
+        assert response.content == b""
+    else:  # what PUT gets: no description of the view
+        assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
+    assert CallbackEvent.objects.count() == 0
+    assert snapshot(call) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", *UNUSED_METHODS])
+def test_a_forged_url_reveals_no_more_whatever_the_method(caplog, method: str) -> None:
+    call = make_call()
+    path = f"{url_for(call.uuid, _forged_token(call))}?{answered(call.smsid)}"
+
+    def seen(response: Any) -> tuple[Any, ...]:
+        return (response.status_code, response.content, sorted(response.headers.items()))
+
+    as_get = Client().get(path)
+    response = getattr(Client(), method)(path)
+
+    assert as_get.status_code == 404
+    assert seen(response) == seen(as_get)
+    assert CallbackEvent.objects.count() == 0
+    assert len(security_warnings(caplog)) == 2
 
 
 @pytest.mark.django_db
