@@ -122,7 +122,8 @@ class _CallRequest:
     template_id: str
     request_id: str | None = None
     send_at: dt.datetime | None = None
-    callback_url: str | None = None
+    # The URL holds the call's callback token, its credential: not in reprs or logs.
+    callback_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Validate and normalise the shared values; refuse before any request is made."""

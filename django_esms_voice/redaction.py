@@ -1,11 +1,15 @@
-"""Keep the eSMS ApiKey and SecretKey out of every message, log record and stored text."""
+"""Keep the eSMS ApiKey and SecretKey, and the callback tokens, out of every message and record."""
 
 from __future__ import annotations
 
 import logging
 import re
 import threading
+import uuid
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
+
+from .signing import callback_token
 
 MASK = "***"
 # The voice endpoints are GET-only, so the credentials travel in the query string, and
@@ -13,8 +17,14 @@ MASK = "***"
 _SECRET_PARAMS = re.compile(
     r"((?:ApiKey|SecretKey|CallbackUrl)\s*[=:]\s*[\"']?)[^&\s\"',}]*", re.IGNORECASE
 )
+# "/" as an echoed URL can carry it: raw, JSON-escaped (\/ or \u002f), percent-encoded once
+# or more (%2F, %252F), HTML-escaped.
+_SLASH = r"(?:/|\\/|\\u002f|%(?:25)*2f|&#0*47;|&#x0*2f;|&sol;)"
 # A callback path ends with callback/<call uuid>/<token>/: the token is the call's credential.
-_CALLBACK_TOKEN = re.compile(r"(/callback/[0-9a-fA-F-]{36}/)[^/?#\s\"']+")
+# Near misses count too: doubled slashes, another case, junk after the token.
+_CALLBACK_TOKEN = re.compile(
+    rf"(callback{_SLASH}+[0-9a-f-]{{32,36}}{_SLASH}+)[A-Za-z0-9_-]+", re.IGNORECASE
+)
 _known_secrets: set[str] = set()
 _lock = threading.Lock()
 THIRD_PARTY_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests")
@@ -27,14 +37,44 @@ def register_secret(value: str | None) -> None:
             _known_secrets.update({value, quote(value, safe=""), quote_plus(value)})
 
 
-def redact(text: str) -> str:
-    """Return the text with credentials, known credential values and callback tokens masked."""
+def _any_encoding(value: str) -> re.Pattern[str]:
+    """Match value with any of its characters percent-encoded, once or more, in either case."""
+
+    def char(c: str) -> str:
+        escape = "".join(f"[{h}{h.upper()}]" if h.isalpha() else h for h in f"{ord(c):02x}")
+        return f"(?:{re.escape(c)}|%(?:25)*{escape})"
+
+    return re.compile("".join(char(c) for c in value))
+
+
+def redact(text: str, *, tokens: Iterable[str] = ()) -> str:
+    """Return the text with credentials and callback tokens masked, the given tokens anywhere."""
     text = _SECRET_PARAMS.sub(rf"\g<1>{MASK}", text)
     text = _CALLBACK_TOKEN.sub(rf"\g<1>{MASK}", text)
     for secret in sorted(_known_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
+    for token in tokens:
+        text = text.replace(token, MASK)
+        if "%" in text:
+            text = _any_encoding(token).sub(MASK, text)
     return text
+
+
+def redact_for_call(text: str, call_uuid: uuid.UUID | str | None) -> str:
+    """Return provider text fit to store or show with a call: its own token masked too.
+
+    The one door for every error message, event error and poll answer a call keeps: masking
+    the call's token itself does not depend on recognising the URL around it.
+    """
+    if not text:
+        return text
+    try:
+        # The URL was signed with the uuid's canonical spelling, whatever spelling came here.
+        canonical = uuid.UUID(str(call_uuid))
+    except ValueError:
+        return redact(text)
+    return redact(text, tokens=(callback_token(canonical),))
 
 
 class RedactSecretsFilter(logging.Filter):

@@ -42,7 +42,7 @@ from .exceptions import (
 )
 from .models import CallbackEvent, CallKind, EventOutcome, EventSource, VoiceCall
 from .payloads import CallResult, CallSubmission, normalize_smsid
-from .redaction import redact
+from .redaction import redact_for_call
 from .signals import call_status_changed, callback_received
 from .signing import callback_url
 from .states import (
@@ -282,7 +282,7 @@ def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **e
     values: dict[str, Any] = {
         "status": new,
         "last_error_code": code[:32],
-        "last_error_message": message,
+        "last_error_message": redact_for_call(message, call.uuid),
         **extra,
     }
     if new in FINAL:
@@ -471,7 +471,7 @@ def record_result(
         method=method[:8],
         parsed=_parsed(result) if result is not None else {},
         fingerprint=result_fingerprint(result) if result is not None else "",
-        error=_storable(error[:2000]),
+        error=_storable(redact_for_call(error, call_uuid)[:2000]),
     )
     if result is not None and not authoritative and _apply_fast(event, result):
         return event
@@ -512,7 +512,8 @@ def _store_failure(event: CallbackEvent, exc: Exception) -> None:
     """Store a delivery whose processing failed, outcome "error", once its transaction is gone."""
     event.pk, event.outcome = None, EventOutcome.ERROR
     event.new_status = event.old_status  # whatever was decided was rolled back
-    event.error = _storable(f"{type(exc).__name__}: {exc}"[:2000])
+    error = redact_for_call(f"{type(exc).__name__}: {exc}", event.call_id)
+    event.error = _storable(error[:2000])
     event.save(force_insert=True)
     _announce_after_commit(event)
 
@@ -660,7 +661,7 @@ def refresh_status(call: VoiceCall) -> CallbackEvent | None:
     return record_result(
         call_uuid=call.uuid,
         source=EventSource.POLL,
-        raw=redact(json.dumps(dict(result.raw), default=str)),
+        raw=redact_for_call(json.dumps(dict(result.raw), default=str), call.uuid),
         result=result,
         authoritative=True,
     )
@@ -754,7 +755,8 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
             event = refresh_status(call)
         except (EsmsApiError, EsmsTransportError, EsmsSettingsError) as exc:
             report.poll_errors += 1
-            logger.warning("Status poll of voice call %s failed: %s", call.pk, exc)
+            error = redact_for_call(str(exc), call.uuid)
+            logger.warning("Status poll of voice call %s failed: %s", call.pk, error)
             continue
         report.polled += event is not None
     return report
