@@ -15,8 +15,10 @@ class EsmsVoiceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Load the checks and protect the credentials in third-party logs."""
+        """Load the checks; mask credentials and callback tokens in the request loggers."""
         from . import checks  # noqa: F401
         from .redaction import install_log_redaction
 
+        # django.setup() applied the host's LOGGING already, and a later dictConfig keeps a
+        # logger's filters. Under gunicorn or uvicorn their loggers are these same objects.
         install_log_redaction()

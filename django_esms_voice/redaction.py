@@ -28,6 +28,14 @@ _CALLBACK_TOKEN = re.compile(
 _known_secrets: set[str] = set()
 _lock = threading.Lock()
 THIRD_PARTY_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests")
+#: The loggers that print request paths, callback URLs included; the docs name the same ones.
+REQUEST_LOGGERS = (
+    "django.request",
+    "django.server",
+    "gunicorn.error",
+    "gunicorn.access",
+    "uvicorn.access",
+)
 
 
 def register_secret(value: str | None) -> None:
@@ -62,11 +70,9 @@ def redact(text: str, *, tokens: Iterable[str] = ()) -> str:
 
 
 def redact_for_call(text: str, call_uuid: uuid.UUID | str | None) -> str:
-    """Return provider text fit to store or show with a call: its own token masked too.
-
-    The one door for every error message, event error and poll answer a call keeps: masking
-    the call's token itself does not depend on recognising the URL around it.
-    """
+    """Return provider text fit to store or show with a call: its own token masked too."""
+    # The one door for the errors, event errors and poll answers a call keeps: masking the
+    # call's token itself does not depend on recognising the URL around it.
     if not text:
         return text
     try:
@@ -80,8 +86,8 @@ def redact_for_call(text: str, call_uuid: uuid.UUID | str | None) -> str:
 class RedactSecretsFilter(logging.Filter):
     """Rewrite a log record with the eSMS credentials and callback tokens masked.
 
-    Public: attach it to the handlers of access logs (runserver's django.server,
-    uvicorn.access, gunicorn.access) so that callback URLs are not written in full.
+    Public: attach it to the handlers of the request logs (REQUEST_LOGGERS) so that callback
+    URLs are not written in full; docs/callbacks.md has the LOGGING snippet.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -98,7 +104,9 @@ class RedactSecretsFilter(logging.Filter):
 
 def install_log_redaction() -> None:
     """Attach the filter to the loggers that print request URLs (idempotent)."""
-    for name in THIRD_PARTY_LOGGERS:
+    # A logger's filter sees only the records logged on that logger, not those its children
+    # propagate to it: each logger is named, and handlers are the place that sees them all.
+    for name in (*THIRD_PARTY_LOGGERS, *REQUEST_LOGGERS):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecretsFilter) for f in logger.filters):
             logger.addFilter(RedactSecretsFilter())
