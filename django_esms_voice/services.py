@@ -24,7 +24,7 @@ from django.db import (
     transaction,
 )
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Model, Q
+from django.db.models import F, Field, Model, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -52,8 +52,10 @@ from .states import (
     CallStatus,
     Verdict,
     decide,
+    merge,
     sources_for,
     status_for_result,
+    status_label,
 )
 
 logger = logging.getLogger(__name__)
@@ -418,9 +420,17 @@ _RESULT_FIELDS = {
 }
 
 
+#: What an in-progress report (SendStatus 2 or 7) says about the call; the rest is not known yet.
+_IN_PROGRESS_FIELDS = frozenset({"send_status", "cid"})
+
+
 def _result_values(result: CallResult) -> dict[str, Any]:
     """Return the call columns a result fills, leaving out what it does not carry."""
     values = {column: getattr(result, attr) for attr, column in _RESULT_FIELDS.items()}
+    if status_for_result(result) == CallStatus.IN_PROGRESS:
+        # eSMS fills CallDuration=0, Price=0.0000 and SentResult before the call has ended:
+        # placeholders, which would later read as a result that a final report contradicts.
+        values = {k: v for k, v in values.items() if k in _IN_PROGRESS_FIELDS}
     return {k: v for k, v in values.items() if v not in (None, "")}
 
 
@@ -488,7 +498,8 @@ def record_result(
             if result is None:
                 event.outcome = EventOutcome.INVALID
             else:
-                event.outcome, changed = _judge(call, result, authoritative=authoritative)
+                event.outcome, changed, note = _judge(call, result, authoritative=authoritative)
+                event.error = note or event.error
                 if changed:
                     call.updated_at = timezone.now()
                     values = {name: getattr(call, name) for name in changed}
@@ -593,18 +604,23 @@ def _event_insert_sql(db: str) -> str:
     )
 
 
-def _judge(call: VoiceCall, result: CallResult, *, authoritative: bool) -> tuple[str, list[str]]:
-    """Decide an event's outcome and change the call in memory; return the fields changed."""
+def _judge(
+    call: VoiceCall, result: CallResult, *, authoritative: bool
+) -> tuple[str, list[str], str]:
+    """Decide an event's outcome and change the call in memory; return the fields changed.
+
+    The third value, when not empty, says which stored values a conflict or correction met.
+    """
     fingerprint = result_fingerprint(result)
     # A poll is judged on its merits: it may correct what an identical callback could not.
     if fingerprint in call.event_fingerprints and not authoritative:
-        return EventOutcome.DUPLICATE, []
+        return EventOutcome.DUPLICATE, [], ""
     reference = normalize_smsid(result.reference_id)
     if reference and call.smsid and reference.lower() != call.smsid.lower():
-        return EventOutcome.MISMATCH, []
+        return EventOutcome.MISMATCH, [], ""
     incoming = status_for_result(result)
     if incoming is None:
-        return EventOutcome.INVALID, []
+        return EventOutcome.INVALID, [], ""
     call.event_fingerprints = [*call.event_fingerprints, fingerprint][-FINGERPRINTS_KEPT:]
     changed = ["event_fingerprints"]
     if reference and not call.smsid:
@@ -612,16 +628,20 @@ def _judge(call: VoiceCall, result: CallResult, *, authoritative: bool) -> tuple
         changed.append("smsid")
     verdict = decide(call.status, incoming, authoritative=authoritative).verdict
     if verdict is Verdict.STALE:
-        return EventOutcome.OUT_OF_ORDER, changed
-    if verdict is Verdict.CONFLICT:
-        return EventOutcome.CONFLICT, changed
+        return EventOutcome.OUT_OF_ORDER, changed, ""
     values = _result_values(result)
+    if verdict is Verdict.SAME:
+        return _merge(call, values, authoritative=authoritative, changed=changed)
     late = {name: value for name, value in values.items() if getattr(call, name) != value}
+    note = ""
+    if verdict in (Verdict.CONFLICT, Verdict.CORRECTION):
+        differing = {name: (getattr(call, name), value) for name, value in late.items()}
+        note = _differences(differing, status=(call.status, incoming))
+        if verdict is Verdict.CONFLICT:
+            return EventOutcome.CONFLICT, changed, _not_applied(note)
     for name, value in late.items():
         setattr(call, name, value)
     changed.extend(late)
-    if verdict is Verdict.SAME:
-        return (EventOutcome.MERGED if late else EventOutcome.DUPLICATE), changed
     call.status = incoming
     # An advance means eSMS has the call: a call revived from "error" is open again (or final
     # now), its last error no longer describes it, and it was submitted by now.
@@ -632,8 +652,61 @@ def _judge(call: VoiceCall, result: CallResult, *, authoritative: bool) -> tuple
         changed.append("submitted_at")
     changed.extend(["status", "completed_at", "last_error_code", "last_error_message"])
     if verdict is Verdict.CORRECTION:
-        return EventOutcome.CORRECTED, changed
-    return EventOutcome.APPLIED, changed
+        return EventOutcome.CORRECTED, changed, _corrected(note)
+    return EventOutcome.APPLIED, changed, ""
+
+
+def _merge(
+    call: VoiceCall, values: dict[str, Any], *, authoritative: bool, changed: list[str]
+) -> tuple[str, list[str], str]:
+    """Apply a result with the call's own status as states.merge says (fill, never overwrite)."""
+    stored = {name: getattr(call, name) for name in _RESULT_FIELDS.values()}
+    merged = merge(stored, values, authoritative=authoritative)
+    if merged.verdict is Verdict.STALE:
+        return EventOutcome.OUT_OF_ORDER, changed, ""
+    note = _differences(merged.differing)
+    if merged.verdict is Verdict.CONFLICT:
+        return EventOutcome.CONFLICT, changed, _not_applied(note)
+    for name, value in merged.values.items():
+        setattr(call, name, value)
+    changed.extend(merged.values)
+    if merged.verdict is Verdict.CORRECTION:
+        return EventOutcome.CORRECTED, changed, _corrected(note)
+    return (EventOutcome.MERGED if merged.values else EventOutcome.DUPLICATE), changed, ""
+
+
+def _differences(
+    differing: Mapping[str, tuple[Any, Any]], *, status: tuple[str, str] | None = None
+) -> str:
+    """Say which stored values a result contradicts, "label: stored → incoming", for the event."""
+    parts = []
+    if status is not None:
+        parts.append(f"{_label('status')}: {status_label(status[0])} → {status_label(status[1])}")
+    for name, (stored, value) in differing.items():
+        if name != "call_status" or status is None:  # the status says it, in the app's words
+            parts.append(f"{_label(name)}: {_shown(stored)} → {_shown(value)}")
+    return "; ".join(parts)
+
+
+def _not_applied(differences: str) -> str:
+    """The event's note for a conflict: what it contradicts, and that nothing was applied."""
+    return _("Not applied, differs from the call: %s") % differences
+
+
+def _corrected(differences: str) -> str:
+    """The event's note for a correction: what the poll replaced."""
+    return _("Corrected by a status poll: %s") % differences
+
+
+def _label(name: str) -> str:
+    """Return a call column's translated label."""
+    field = VoiceCall._meta.get_field(name)
+    return str(field.verbose_name) if isinstance(field, Field) else name
+
+
+def _shown(value: Any) -> str:
+    """Show a result value in a note; nothing as a dash."""
+    return "-" if value in (None, "") else str(value)
 
 
 def _parsed(result: CallResult) -> dict[str, Any]:

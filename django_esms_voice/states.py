@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -123,6 +125,51 @@ def decide(current: str, incoming: str, *, authoritative: bool = False) -> Decis
     if current in FINAL or RANK[incoming] <= RANK[current]:
         return Decision(Verdict.STALE)
     return Decision(Verdict.ADVANCE)
+
+
+def send_status_order(current: int | None, incoming: int | None) -> int:
+    """Compare an in-progress report with the stored one: -1 older (7 then 2), 0, 1 newer."""
+    # 2 "waiting to send" comes before 7 "sent, waiting for the report", which comes before 5.
+    if current is None or incoming is None or current == incoming:
+        return 0
+    order = (SEND_STATUS_WAITING, SEND_STATUS_SENT, SEND_STATUS_FINISHED)
+    if current not in order or incoming not in order:
+        return 0
+    return 1 if order.index(incoming) > order.index(current) else -1
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What a result with the call's own status does to the call's result fields."""
+
+    verdict: Verdict  # SAME (write `values`; none: a duplicate), STALE, CONFLICT or CORRECTION
+    values: Mapping[str, Any]  # the fields to write
+    differing: Mapping[str, tuple[Any, Any]]  # stored and incoming value of each contradicted one
+
+
+def merge(
+    stored: Mapping[str, Any], incoming: Mapping[str, Any], *, authoritative: bool = False
+) -> Merge:
+    """Merge a result into a call with its status: fill what the call lacks, never overwrite.
+
+    Both map result columns to values. A later in-progress report (SendStatus 2, then 7) is
+    newer and applies, an earlier one is stale. Otherwise a value that differs from a stored
+    one is a conflict, not applied, unless an authoritative poll says it: a correction.
+    """
+    order = send_status_order(stored.get("send_status"), incoming.get("send_status"))
+    if order < 0:
+        return Merge(Verdict.STALE, {}, {})
+    new = {name: value for name, value in incoming.items() if stored.get(name) != value}
+    if order > 0:
+        return Merge(Verdict.SAME, new, {})
+    if stored.get("call_status"):
+        new.pop("call_status", None)  # the same status: only another spelling ("NOANSWERED")
+    differing = {n: (stored[n], v) for n, v in new.items() if stored.get(n) not in (None, "")}
+    if not differing:
+        return Merge(Verdict.SAME, new, {})
+    if not authoritative:
+        return Merge(Verdict.CONFLICT, {}, differing)
+    return Merge(Verdict.CORRECTION, new, differing)
 
 
 def status_label(value: str) -> str:

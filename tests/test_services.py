@@ -705,6 +705,120 @@ def test_a_conflicting_callback_does_not_overwrite_a_final_result() -> None:
     )
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit: the PostgreSQL fast path is live too
+def test_a_second_final_callback_with_other_values_is_a_conflict_and_changes_nothing(
+    signals: dict[str, list[Any]],
+) -> None:
+    call = accepted_call()
+    first = deliver(call, callback_fields(CID=""))
+    assert first is not None
+    assert first.outcome == EventOutcome.APPLIED
+    signals["changed"].clear()
+
+    rewrite = callback_fields(CallDuration="9999", Price="0.0001", Ivr="9")
+    event = deliver(call, rewrite)
+
+    assert event is not None
+    assert event.outcome == EventOutcome.CONFLICT
+    assert (event.old_status, event.new_status) == (CallStatus.ANSWERED, CallStatus.ANSWERED)
+    assert event.error == (
+        "Not applied, differs from the call: duration (s): 13 → 9999; "
+        "key pressed: 1 → 9; price: 500.0000 → 0.0001"
+    )
+    call.refresh_from_db()
+    # Nothing of it applied, not even the CID the call did not have: the delivery is suspect.
+    assert (call.status, call.duration, call.price, call.ivr_pressed, call.cid) == (
+        CallStatus.ANSWERED,
+        13,
+        Decimal("500"),
+        "1",
+        "",
+    )
+    stored = CallbackEvent.objects.get(pk=event.pk)
+    assert (stored.outcome, stored.error) == (EventOutcome.CONFLICT, event.error)
+    assert signals["changed"] == []  # no status changed
+    assert [(e.pk, e.outcome) for e in signals["received"][-1:]] == [
+        (event.pk, EventOutcome.CONFLICT)
+    ]
+    # The same delivery again is only a duplicate of the conflict.
+    again = deliver(call, rewrite)
+    assert again is not None
+    assert again.outcome == EventOutcome.DUPLICATE
+
+
+@pytest.mark.django_db
+def test_an_authoritative_poll_corrects_a_stored_value_and_says_what_it_replaced(
+    signals: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    call = accepted_call()
+    deliver(call, callback_fields())
+    poll = {**ANSWERED, "CallDuration": "14", "Ivr": "1"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        event = deliver(call, poll, source=EventSource.POLL, authoritative=True)
+
+    assert event is not None
+    assert event.outcome == EventOutcome.CORRECTED
+    assert event.error == "Corrected by a status poll: duration (s): 13 → 14"
+    call.refresh_from_db()
+    assert (call.status, call.duration, call.price) == (CallStatus.ANSWERED, 14, Decimal("500"))
+    assert signals["changed"] == []  # the status is the same: callback_received tells
+    assert [e.outcome for e in signals["received"]] == [EventOutcome.CORRECTED]
+
+
+@pytest.mark.django_db
+def test_a_correction_of_the_status_says_what_it_replaced() -> None:
+    call = accepted_call()
+    deliver(call, callback_fields())
+
+    event = deliver(call, {**NO_ANSWER, "CallDuration": "0"}, authoritative=True)
+
+    assert event is not None
+    assert event.outcome == EventOutcome.CORRECTED
+    assert event.error == (
+        "Corrected by a status poll: status: Answered → No answer; duration (s): 13 → 0"
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("authoritative", [False, True], ids=["callback", "poll"])
+def test_send_status_never_goes_back_from_sent_to_waiting(authoritative: bool) -> None:
+    call = accepted_call()
+    waiting = {**IN_PROGRESS, "SendStatus": "2"}
+    assert deliver(call, waiting) is not None
+    sent = deliver(call, IN_PROGRESS)  # 2 "waiting to send", then 7 "sent": newer
+    assert sent is not None
+    assert sent.outcome == EventOutcome.MERGED
+    call.refresh_from_db()
+    assert (call.status, call.send_status) == (CallStatus.IN_PROGRESS, 7)
+
+    late = deliver(call, {**waiting, "CID": "0281"}, authoritative=authoritative)
+
+    assert late is not None
+    assert late.outcome == EventOutcome.OUT_OF_ORDER
+    call.refresh_from_db()
+    assert (call.status, call.send_status, call.cid) == (CallStatus.IN_PROGRESS, 7, "")
+
+
+@pytest.mark.django_db
+def test_in_progress_placeholders_are_not_a_result_a_final_report_contradicts() -> None:
+    call = accepted_call()
+    progress = callback_fields(SendStatus="7", CallStatus="", CallDuration="0", Price="0.0000")
+    deliver(call, progress)
+    call.refresh_from_db()
+    assert (call.duration, call.price, call.sent_result) == (None, None, None)
+    # The poll's answer carries no Price; the callback that follows brings it.
+    poll = {**ANSWERED, "CallDuration": "13", "Ivr": "1"}
+    deliver(call, poll, source=EventSource.POLL, authoritative=True)
+
+    event = deliver(call, callback_fields())
+
+    assert event is not None
+    assert event.outcome == EventOutcome.MERGED
+    call.refresh_from_db()
+    assert (call.duration, call.price, call.cid) == (13, Decimal("500"), "02871002454")
+
+
 @pytest.mark.django_db
 def test_an_authoritative_poll_corrects_a_final_result() -> None:
     call = accepted_call()
@@ -755,7 +869,7 @@ def test_a_reference_id_of_another_call_is_a_mismatch() -> None:
 def test_a_call_accepted_through_124_adopts_the_reference_id() -> None:
     call = accepted_call(smsid="")
 
-    event = deliver(call, callback_fields(smsid=f" {SMSID.upper()} "))
+    event = deliver(call, callback_fields(smsid=f" {SMSID.upper()} ", Price=""))
 
     assert event is not None
     assert event.outcome == EventOutcome.APPLIED

@@ -11,8 +11,10 @@ from django_esms_voice.states import (
     FINAL,
     CallStatus,
     Decision,
+    Merge,
     Verdict,
     decide,
+    merge,
     sources_for,
     status_for_result,
 )
@@ -173,6 +175,45 @@ def test_sources_for_results() -> None:
             S.UNKNOWN,
         }, result
     assert sources_for(S.PENDING) == frozenset()
+
+
+# ----------------------------------------------------------------------------- merge
+
+ANSWERED = {"send_status": 5, "call_status": "ANSWERED", "duration": 13, "price": Decimal("500")}
+
+
+@pytest.mark.parametrize(
+    ("stored", "incoming", "authoritative", "expected"),
+    [
+        # Fields the call does not have yet are filled.
+        ({**ANSWERED, "price": None}, {**ANSWERED, "price": Decimal("700")}, False,
+         Merge(Verdict.SAME, {"price": Decimal("700")}, {})),
+        ({**ANSWERED, "cid": ""}, {**ANSWERED, "cid": "0287"}, False,
+         Merge(Verdict.SAME, {"cid": "0287"}, {})),
+        # The same values: nothing to write (a duplicate). 500 and 500.0000 are the same price.
+        (ANSWERED, {**ANSWERED, "price": Decimal("500.0000")}, False, Merge(Verdict.SAME, {}, {})),
+        # A stored value that differs is a conflict from a callback, even with something to fill.
+        (ANSWERED, {**ANSWERED, "duration": 9999, "ivr_pressed": "9"}, False,
+         Merge(Verdict.CONFLICT, {}, {"duration": (13, 9999)})),
+        ({**ANSWERED, "price": Decimal(0)}, {**ANSWERED, "price": Decimal("0.0001")}, False,
+         Merge(Verdict.CONFLICT, {}, {"price": (Decimal(0), Decimal("0.0001"))})),
+        # ... and a correction from an authoritative poll, which writes it.
+        (ANSWERED, {**ANSWERED, "duration": 14, "cid": "0287"}, True,
+         Merge(Verdict.CORRECTION, {"duration": 14, "cid": "0287"}, {"duration": (13, 14)})),
+        # Another spelling of the same CallStatus is no difference.
+        ({**ANSWERED, "call_status": "NO ANSWER"}, {**ANSWERED, "call_status": "NOANSWERED"},
+         True, Merge(Verdict.SAME, {}, {})),
+        # In progress: 2 (waiting to send) then 7 (sent) is newer; 7 then 2 is stale.
+        ({"send_status": 2}, {"send_status": 7, "cid": "0287"}, False,
+         Merge(Verdict.SAME, {"send_status": 7, "cid": "0287"}, {})),
+        ({"send_status": 7}, {"send_status": 2}, False, Merge(Verdict.STALE, {}, {})),
+        ({"send_status": 7}, {"send_status": 2}, True, Merge(Verdict.STALE, {}, {})),
+    ],
+)  # fmt: skip
+def test_merge_fills_and_never_overwrites(
+    stored: dict[str, object], incoming: dict[str, object], authoritative: bool, expected: Merge
+) -> None:
+    assert merge(stored, incoming, authoritative=authoritative) == expected
 
 
 # ----------------------------------------------------------------------------- results
