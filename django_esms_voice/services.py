@@ -9,7 +9,8 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from django.db import (
     transaction,
 )
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Field, Model, Q
+from django.db.models import Case, F, Field, Model, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -301,7 +302,12 @@ def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **e
 
 
 def _accept(call: VoiceCall, submission: CallSubmission) -> None:
-    """Record that eSMS has the call (100, or 124 for a resend of one it already had)."""
+    """Record that eSMS has the call (100, or 124 for a resend of one it already had).
+
+    The answer exists only in this process until it is stored, and a resend would get 124,
+    which carries no SMSID: so the first statement stores it, nothing runs before it, and a
+    lost database connection is retried (_store_answer).
+    """
     now = timezone.now()
     values: dict[str, Any] = {
         "status": CallStatus.ACCEPTED,
@@ -313,9 +319,9 @@ def _accept(call: VoiceCall, submission: CallSubmission) -> None:
     }
     if submission.smsid:  # 124 carries no SMSID: the callback's ReferenceId is adopted later
         values["smsid"] = submission.smsid
-    moved = VoiceCall.objects.filter(
-        pk=call.pk, status__in=sources_for(CallStatus.ACCEPTED)
-    ).update(**values)
+    calls = VoiceCall.objects.filter(pk=call.pk)
+    movable = calls.filter(status__in=sources_for(CallStatus.ACCEPTED))
+    moved = _store_answer(call, submission, lambda: movable.update(**values))
     if moved:
         old = call.status
         for name, value in values.items():
@@ -323,12 +329,37 @@ def _accept(call: VoiceCall, submission: CallSubmission) -> None:
         _send_status_changed(call, old, CallStatus.ACCEPTED, None)
         return
     # A callback got there first and moved the call on: keep the SMSID and the time eSMS
-    # took the call all the same (the sweep polls and expires by that time).
-    VoiceCall.objects.filter(pk=call.pk, submitted_at__isnull=True).update(submitted_at=now)
+    # took the call all the same (the sweep polls and expires by that time), in one statement.
+    kept: dict[str, Any] = {"submitted_at": Coalesce("submitted_at", Value(now)), "updated_at": now}
     if submission.smsid:
-        VoiceCall.objects.filter(pk=call.pk, smsid="").update(
-            smsid=submission.smsid, updated_at=now
-        )
+        kept["smsid"] = Case(When(smsid="", then=Value(submission.smsid)), default=F("smsid"))
+    _store_answer(call, submission, lambda: calls.update(**kept))
+
+
+#: Waits before retrying to store eSMS's answer when the database connection was lost.
+STORE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+
+def _store_answer(call: VoiceCall, submission: CallSubmission, update: Callable[[], int]) -> int:
+    """Run the UPDATE that stores eSMS's answer, reconnecting if the connection was lost."""
+    delays = iter(STORE_RETRY_DELAYS)
+    while True:
+        try:
+            return update()
+        except (OperationalError, InterfaceError) as exc:
+            delay = next(delays, None)
+            conn = connections[router.db_for_write(VoiceCall)]
+            if delay is None or conn.in_atomic_block:
+                # The call stays submitting: the sweep resends it and gets 124, no SMSID.
+                logger.error(
+                    "eSMS accepted voice call %s (SMSID %s) but storing it failed: %s",
+                    call.pk,
+                    submission.smsid or "-",
+                    type(exc).__name__,
+                )
+                raise
+            conn.close()  # a broken connection is not reused: the next query reconnects
+            time.sleep(delay)
 
 
 def _send(call: VoiceCall) -> CallSubmission:

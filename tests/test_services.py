@@ -18,7 +18,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -596,6 +596,86 @@ def test_a_callback_that_beat_the_answer_keeps_its_status_and_the_smsid_is_store
     assert call.status == CallStatus.IN_PROGRESS
     (accepted,) = sim.calls.values()
     assert call.smsid == accepted.smsid
+
+
+class LoseConnection:
+    """An execute wrapper: the first `times` UPDATEs storing an answer fail as on a lost link."""
+
+    def __init__(self, times: int, *, skip: int = 0) -> None:
+        self.times, self.skip = times, skip
+        self.failed: list[str] = []
+
+    def __call__(self, execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        storing = sql.startswith('UPDATE "esms_voice_voicecall"') and '"submitted_at" =' in sql
+        if storing and self.skip:
+            self.skip -= 1
+        elif storing and len(self.failed) < self.times:
+            self.failed.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, *args)
+
+
+@pytest.mark.django_db(transaction=True)  # as in a worker: autocommit, connection closed
+def test_an_answer_already_read_survives_a_lost_database_connection(
+    sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "STORE_RETRY_DELAYS", (0.01, 0.01))
+    call = new_call()
+    lose = LoseConnection(times=2)
+
+    with connection.execute_wrapper(lose):
+        result = services.place_call(call.pk)
+
+    assert result.status == CallStatus.ACCEPTED
+    assert len(lose.failed) == 2
+    call.refresh_from_db()
+    (accepted,) = sim.calls.values()
+    assert (call.status, call.smsid) == (CallStatus.ACCEPTED, accepted.smsid)
+    assert len(make_call_requests(sim)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_that_cannot_be_stored_is_logged_with_its_smsid(
+    sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(services, "STORE_RETRY_DELAYS", (0.01,))
+    call = new_call()
+
+    with connection.execute_wrapper(LoseConnection(times=2)), pytest.raises(OperationalError):
+        services.place_call(call.pk)
+
+    (accepted,) = sim.calls.values()
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == (
+        f"eSMS accepted voice call {call.pk} (SMSID {accepted.smsid}) but storing it failed: "
+        "OperationalError"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_callback_that_beat_the_answer_loses_no_smsid_to_a_lost_connection(
+    sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "STORE_RETRY_DELAYS", (0.01,))
+    original = services._accept
+    # The conditional UPDATE finds nothing to move; the connection goes when the SMSID and
+    # the time eSMS took the call are stored without it.
+    lose = LoseConnection(times=1, skip=1)
+
+    def callback_first(call: VoiceCall, submission: Any) -> None:
+        VoiceCall.objects.filter(pk=call.pk).update(status=CallStatus.IN_PROGRESS)
+        original(call, submission)
+
+    monkeypatch.setattr(services, "_accept", callback_first)
+    call = new_call()
+
+    with connection.execute_wrapper(lose):
+        services.place_call(call.pk)
+
+    call.refresh_from_db()
+    (accepted,) = sim.calls.values()
+    assert (call.status, call.smsid) == (CallStatus.IN_PROGRESS, accepted.smsid)
+    assert call.submitted_at is not None
 
 
 # ----------------------------------------------------------------------------- record_result
