@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -11,13 +12,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .exceptions import EsmsInputError
 from .payloads import RecordCallRequest, TemplateCallRequest
-from .states import FINAL, CallStatus
+from .states import BILLABLE, FINAL, CallStatus
 
 
 class CallKind(models.TextChoices):
@@ -46,6 +48,17 @@ class VoiceCallQuerySet(models.QuerySet["VoiceCall"]):
     def open(self) -> VoiceCallQuerySet:
         """Calls still on their way to a final status."""
         return self.exclude(status__in=FINAL)
+
+    def costs(self) -> dict[str, Any]:
+        """What the calls cost: how many eSMS bills, the Price it reported, how many lack one.
+
+        "unknown" calls count: eSMS placed and charged them, only their price is not known.
+        """
+        return self.filter(status__in=BILLABLE).aggregate(
+            billed=Count("pk"),
+            total=Coalesce(Sum("price"), Decimal(0)),
+            unpriced=Count("pk", filter=Q(price__isnull=True)),
+        )
 
 
 class VoiceCall(models.Model):

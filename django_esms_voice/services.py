@@ -65,6 +65,8 @@ BULK_CHUNK_SIZE = 500
 FAN_OUT_ABOVE = 100  # calls enqueued from the caller's process; more go through a worker
 FAN_OUT_CHUNK = 1000
 SWEEP_BATCH_SIZE = 500
+#: The reason a call is "unknown": eSMS accepted it and sent no result within RESULT_TIMEOUT.
+NO_RESULT = "no_result"
 MAX_RAW_LENGTH = 20_000
 #: How many fingerprints of applied results a call keeps, to recognise a repeated delivery.
 FINGERPRINTS_KEPT = 20
@@ -110,7 +112,8 @@ class SweepReport:
     def __str__(self) -> str:
         return _(
             "%(requeued)d pending re-enqueued, %(recovered)d stuck recovered, %(polled)d polled "
-            "(%(poll_errors)d poll errors), %(expired)d given up without a result"
+            "(%(poll_errors)d poll errors), %(expired)d ended without a result (charged, result "
+            "unknown)"
         ) % {
             "requeued": len(self.requeued),
             "recovered": len(self.recovered),
@@ -873,27 +876,30 @@ def _expire_silent_calls(
     polling: Sequence[VoiceCall] = (),
     batch_size: int = SWEEP_BATCH_SIZE,
 ) -> list[int]:
-    """Give up on calls eSMS has but never reported on; a late result still replaces 'error'.
+    """Stop waiting for calls eSMS accepted but never reported on: "unknown", not "error".
 
-    A call accepted through 124 carries no SMSID and cannot be polled: without its callback
-    it would otherwise stay accepted for ever.
+    eSMS placed and charged them; only the result is missing. A call accepted through 124
+    carries no SMSID and cannot be polled: without its callback it would stay accepted for
+    ever. A late callback, or a poll, still completes an "unknown" call.
     """
     expired = list(
         VoiceCall.objects.select_for_update(skip_locked=True)
         .annotate(since=_result_due_since())
-        .filter(status__in=AWAITING_RESULT, since__lte=submitted_before)
+        .filter(status__in=sources_for(CallStatus.UNKNOWN), since__lte=submitted_before)
         .exclude(pk__in=[call.pk for call in polling])[:batch_size]
     )
+    message = _("eSMS accepted this call but sent no result for it within RESULT_TIMEOUT.")
     VoiceCall.objects.filter(pk__in=[call.pk for call in expired]).update(
-        status=CallStatus.ERROR,
-        last_error_code="no_result",
-        last_error_message=_("eSMS sent no result for this call within RESULT_TIMEOUT."),
+        status=CallStatus.UNKNOWN,
+        last_error_code=NO_RESULT,
+        last_error_message=message,
         completed_at=now,
         updated_at=now,
     )
     for call in expired:
-        old, call.status, call.last_error_code = call.status, CallStatus.ERROR, "no_result"
-        _send_status_changed(call, old, CallStatus.ERROR, None)
+        old, call.status = call.status, CallStatus.UNKNOWN
+        call.last_error_code, call.last_error_message, call.completed_at = NO_RESULT, message, now
+        _send_status_changed(call, old, CallStatus.UNKNOWN, None)
     return [call.pk for call in expired]
 
 

@@ -49,6 +49,8 @@ RESULTS = frozenset({CallStatus.ANSWERED, CallStatus.NO_ANSWER, CallStatus.FAILE
 FINAL = frozenset(
     RESULTS | {CallStatus.REJECTED, CallStatus.ERROR, CallStatus.CANCELED, CallStatus.UNKNOWN}
 )
+#: Calls eSMS placed and bills for: a result came, or "unknown" (charged, no Price reported).
+BILLABLE = frozenset(RESULTS | {CallStatus.UNKNOWN})
 #: Calls the sweep may poll: eSMS has them and no final result has come.
 AWAITING_RESULT = frozenset({CallStatus.ACCEPTED, CallStatus.IN_PROGRESS})
 #: Calls a retry may copy: eSMS refused them, or we gave up sending them. Not "unknown":

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -22,7 +23,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import include, path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from django_esms_voice import admin as voice_admin
 from django_esms_voice import admin_actions, services
@@ -172,6 +173,25 @@ def test_the_list_shows_status_badges_filters_and_the_placing_links(admin_client
         "refresh_calls",
         "delete_selected",
     }
+
+
+def test_a_call_charged_with_its_result_unknown_is_shown_and_filtered(admin_client: Client) -> None:
+    unknown = make_call(status=CallStatus.UNKNOWN, last_error_code="no_result")
+    make_call(phone=OTHER, status=CallStatus.ERROR)
+
+    response = admin_client.get(changelist_url(status__exact=CallStatus.UNKNOWN))
+
+    html = response.content.decode()
+    assert '<span class="esms-voice-status esms-voice-status-unknown">' in html
+    assert "Charged, result unknown" in html
+    assert list(response.context["cl"].result_list) == [unknown]
+    with translation.override("vi"):
+        assert str(CallStatus.UNKNOWN.label) == "Đã tính cước, không rõ kết quả"
+
+
+def test_every_status_has_a_badge_colour() -> None:
+    css = (Path(voice_admin.__file__).parent / "static/esms_voice/admin.css").read_text()
+    assert [s for s in CallStatus.values if not re.search(rf"\.esms-voice-status-{s}\b", css)] == []
 
 
 @pytest.mark.parametrize("count", [10, 1000])

@@ -329,6 +329,25 @@ def test_list_filters(admin: APIClient) -> None:
 
 
 @pytest.mark.django_db
+def test_a_call_charged_with_its_result_unknown_is_listed_as_unknown(admin: APIClient) -> None:
+    call = new_call()
+    VoiceCall.objects.filter(pk=call.pk).update(
+        status=CallStatus.UNKNOWN, last_error_code="no_result"
+    )
+    new_call(phone=OTHER)
+
+    response = admin.get(CALLS, {"status": "unknown"})
+
+    assert response.status_code == 200, response.data
+    [listed] = response.data["results"]
+    assert (listed["uuid"], listed["status"], listed["last_error_code"]) == (
+        str(call.uuid),
+        "unknown",
+        "no_result",
+    )
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("params", "field"),
     [

@@ -426,3 +426,14 @@ def test_balance_help_is_available(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "esms_voice_balance", "--help")
     assert code == 0
     assert "balance" in out
+
+
+@pytest.mark.django_db
+def test_wait_exits_1_when_esms_accepted_the_call_but_sent_no_result(
+    locmem: list[Any], clock: FakeClock
+) -> None:
+    # What the sweep does after RESULT_TIMEOUT without a callback: charged, result unknown.
+    clock.on_sleep = lambda n: VoiceCall.objects.update(status=CallStatus.UNKNOWN)
+    charged = r"accepted call .* \(it is charged\) but sent no result"
+    with pytest.raises(CommandError, match=charged):
+        run("esms_voice_call", PHONE, "--template-id", "rec-1", "--sync", "--wait")

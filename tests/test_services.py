@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import math
 import re
 import threading
@@ -1331,7 +1332,7 @@ def test_sweep_leaves_a_call_esms_does_not_know_yet(sim: EsmsSimulator, settings
 
 
 @pytest.mark.django_db
-def test_sweep_gives_up_on_calls_that_never_got_a_result(
+def test_sweep_ends_accepted_calls_without_a_result_as_charged_result_unknown(
     sim: EsmsSimulator,
     settings: Any,
     signals: dict[str, list[Any]],
@@ -1350,17 +1351,22 @@ def test_sweep_gives_up_on_calls_that_never_got_a_result(
     assert report.expired == [lost.pk]
     lost.refresh_from_db()
     waiting.refresh_from_db()
+    # eSMS placed and charged it: not "error", which says eSMS may not have the call.
     assert (lost.status, lost.last_error_code, lost.completed_at) == (
-        CallStatus.ERROR,
+        CallStatus.UNKNOWN,
         "no_result",
         now,
     )
+    assert lost.status in FINAL
+    assert lost.get_status_display() == "Charged, result unknown"
     assert waiting.status == CallStatus.ACCEPTED
     assert [(pk, old, new) for pk, old, new, _ in signals["changed"]] == [
-        (lost.pk, CallStatus.ACCEPTED, CallStatus.ERROR)
+        (lost.pk, CallStatus.ACCEPTED, CallStatus.UNKNOWN)
     ]
+    with pytest.raises(EsmsInputError):
+        services.retry_call(lost)  # a retry would ring the number a second time
 
-    # The truth may still come: a late callback replaces "error" and brings the SMSID.
+    # The truth may still come: a late callback completes the call and brings the SMSID.
     late = parse_call_result(
         {"ReferenceId": SMSID, "SendStatus": "5", "CallStatus": "ANSWERED", "SentResult": "1"}
     )
@@ -1368,9 +1374,67 @@ def test_sweep_gives_up_on_calls_that_never_got_a_result(
         call_uuid=lost.uuid, source=EventSource.CALLBACK, raw="late", result=late
     )
     assert event is not None
-    assert event.outcome == EventOutcome.APPLIED
+    assert (event.outcome, event.old_status) == (EventOutcome.APPLIED, CallStatus.UNKNOWN)
     lost.refresh_from_db()
-    assert (lost.status, lost.smsid) == (CallStatus.ANSWERED, SMSID)
+    assert (lost.status, lost.smsid, lost.last_error_code) == (CallStatus.ANSWERED, SMSID, "")
+
+
+@pytest.mark.django_db
+def test_the_migration_ends_calls_given_up_before_it_as_unknown() -> None:
+    from django.apps import apps
+
+    migration = importlib.import_module("django_esms_voice.migrations.0002_call_status_unknown")
+    given_up = accepted_call(smsid="")
+    _age(given_up, status=CallStatus.ERROR, last_error_code="no_result")
+    never_sent = new_call()
+    _age(never_sent, status=CallStatus.ERROR, last_error_code="EsmsTimeout")
+
+    migration._unknown_for_given_up(apps, None)
+
+    assert VoiceCall.objects.get(pk=given_up.pk).status == CallStatus.UNKNOWN
+    assert VoiceCall.objects.get(pk=never_sent.pk).status == CallStatus.ERROR
+    migration._error_for_unknown(apps, None)  # and back
+    assert VoiceCall.objects.get(pk=given_up.pk).status == CallStatus.ERROR
+
+
+@pytest.mark.django_db
+def test_costs_count_calls_charged_with_their_result_unknown(
+    sim: EsmsSimulator, settings: Any
+) -> None:
+    settings.ESMS_VOICE = esms_settings(sim, RESULT_TIMEOUT=3600)
+    now = timezone.now()
+    answered = accepted_call()
+    deliver(answered, callback_fields())  # Price=500
+    lost = accepted_call(smsid="")
+    _age(lost, submitted_at=now - dt.timedelta(seconds=3601))
+    accepted_call(smsid="")  # still waiting: not billed yet
+    new_call()  # never sent
+
+    services.sweep(now=now)
+
+    assert VoiceCall.objects.costs() == {"billed": 2, "total": Decimal("500"), "unpriced": 1}
+    assert VoiceCall.objects.filter(pk=lost.pk).costs()["billed"] == 1
+    assert VoiceCall.objects.none().costs() == {"billed": 0, "total": 0, "unpriced": 0}
+
+
+@pytest.mark.django_db
+def test_sweep_ends_a_polled_call_that_never_got_a_result_as_unknown_too(
+    sim: EsmsSimulator, settings: Any
+) -> None:
+    settings.ESMS_VOICE = esms_settings(sim, POLL_AFTER=900, RESULT_TIMEOUT=3600)
+    now = timezone.now()
+    # eSMS gave it an SMSID, so it has the call; its polls answer 105 (not known yet).
+    call = accepted_call(smsid="5e1ec7ed-0000-4000-8000-000000000105")
+    _age(call, submitted_at=now - dt.timedelta(seconds=3601))
+
+    first = services.sweep(now=now)  # the last poll is still asked for
+    call.refresh_from_db()
+    assert (first.expired, call.status, len(status_requests(sim))) == ([], CallStatus.ACCEPTED, 1)
+
+    second = services.sweep(now=now + dt.timedelta(seconds=1))
+    call.refresh_from_db()
+    assert second.expired == [call.pk]
+    assert call.status == CallStatus.UNKNOWN
 
 
 @pytest.mark.django_db(transaction=True)

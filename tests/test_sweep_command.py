@@ -121,3 +121,22 @@ def test_a_settings_error_during_the_sweep_exits_with_its_message(monkeypatch):
     monkeypatch.setattr(services, "sweep", broken_sweep)
     with pytest.raises(CommandError, match=r"ESMS_VOICE\['TIMEOUT'\]"):
         call_command("esms_voice_sweep", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_the_sweep_reports_calls_it_ends_as_charged_result_unknown(settings):
+    settings.ESMS_VOICE = {**KEYS, "RESULT_TIMEOUT": 3600}
+    call = VoiceCall.objects.create(
+        kind="record",
+        template_id="1",
+        phone="0901888484",
+        status=CallStatus.ACCEPTED,  # through 124: no SMSID, and its callback never came
+        submitted_at=timezone.now() - dt.timedelta(seconds=3601),
+    )
+    out = StringIO()
+
+    call_command("esms_voice_sweep", stdout=out)
+
+    assert "1 ended without a result (charged, result unknown)" in out.getvalue()
+    call.refresh_from_db()
+    assert (call.status, call.last_error_code) == (CallStatus.UNKNOWN, "no_result")

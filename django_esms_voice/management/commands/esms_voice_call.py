@@ -239,3 +239,8 @@ class Command(TranslatedCommand):
             )
         elif call.status == CallStatus.CANCELED:
             raise CommandError(_("Call %(uuid)s was canceled.") % {"uuid": call.uuid})
+        elif call.status == CallStatus.UNKNOWN:
+            raise CommandError(
+                _("eSMS accepted call %(uuid)s (it is charged) but sent no result for it.")
+                % {"uuid": call.uuid}
+            )
