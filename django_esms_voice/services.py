@@ -455,15 +455,15 @@ _RESULT_FIELDS = {
 
 
 #: What an in-progress report (SendStatus 2 or 7) says about the call; the rest is not known yet.
-_IN_PROGRESS_FIELDS = frozenset({"send_status", "cid"})
+_IN_PROGRESS_FIELDS = frozenset({"send_status", "sent_result", "cid"})
 
 
 def _result_values(result: CallResult) -> dict[str, Any]:
     """Return the call columns a result fills, leaving out what it does not carry."""
     values = {column: getattr(result, attr) for attr, column in _RESULT_FIELDS.items()}
     if status_for_result(result) == CallStatus.IN_PROGRESS:
-        # eSMS fills CallDuration=0, Price=0.0000 and SentResult before the call has ended:
-        # placeholders, which would later read as a result that a final report contradicts.
+        # eSMS fills CallDuration=0 and Price=0.0000 before the call has ended: placeholders,
+        # which would later read as a result that a final report contradicts.
         values = {k: v for k, v in values.items() if k in _IN_PROGRESS_FIELDS}
     return {k: v for k, v in values.items() if v not in (None, "")}
 

