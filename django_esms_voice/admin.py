@@ -49,9 +49,9 @@ from .admin_actions import (
     retry_calls,
 )
 from .admin_forms import PlaceCallForm
+from .esms.phone import normalize_phone
 from .exceptions import InvalidPhoneNumber
 from .models import CallbackEvent, VoiceCall, VoiceCallQuerySet
-from .phone import normalize_phone
 from .states import FINAL, CallStatus, status_label
 
 __all__ = ["CallbackEventAdmin", "VoiceCallAdmin", "call_action"]

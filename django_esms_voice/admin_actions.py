@@ -44,9 +44,9 @@ from .admin_forms import (
     load_options,
 )
 from .conf import CONFIRMATION_MAX_AGE
+from .esms.phone import normalize_phone, repeats
 from .exceptions import EsmsApiError, EsmsInputError, EsmsSettingsError, EsmsTransportError
 from .models import CallKind, IdempotencyKey, VoiceCall
-from .phone import normalize_phone, repeats
 from .states import RETRYABLE, CallStatus, status_label
 
 PLACE_PERMISSION = "esms_voice.place_voicecall"

@@ -22,9 +22,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .conf import SPEEDS
+from .esms.phone import normalize_phone, repeats
 from .exceptions import EsmsInputError, InvalidPhoneNumber
 from .models import CallKind, Voice, VoiceCall
-from .phone import normalize_phone, repeats
 
 #: At most this many rows per "call many numbers" run, and objects per host-model action.
 MAX_ROWS = 5000

@@ -17,7 +17,7 @@ class EsmsVoiceConfig(AppConfig):
     def ready(self) -> None:
         """Load the checks; mask credentials and callback tokens in the request loggers."""
         from . import checks  # noqa: F401
-        from .redaction import install_log_redaction
+        from .esms.redaction import install_log_redaction
 
         # django.setup() applied the host's LOGGING already, and a later dictConfig keeps a
         # logger's filters. Under gunicorn or uvicorn their loggers are these same objects.

@@ -20,9 +20,17 @@ from typing import Any, Protocol, runtime_checkable
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from .client import _ERROR_CLASSES, EsmsVoiceClient, get_client
-from .codes import ACCEPTED, DUPLICATE_REQUEST, NOT_FOUND_YET, describe_code
 from .conf import voice_settings
+from .esms.client import _ERROR_CLASSES, EsmsVoiceClient, get_client
+from .esms.payloads import (
+    Balance,
+    CallRequest,
+    CallResult,
+    CallSubmission,
+    RecordCallRequest,
+    normalize_smsid,
+)
+from .esms.protocol import ACCEPTED, DUPLICATE_REQUEST, NOT_FOUND_YET, describe_code
 from .exceptions import (
     EsmsApiError,
     EsmsConnectionError,
@@ -32,14 +40,6 @@ from .exceptions import (
     EsmsTimeout,
     EsmsTransportError,
     EsmsVoiceError,
-)
-from .payloads import (
-    Balance,
-    CallRequest,
-    CallResult,
-    CallSubmission,
-    RecordCallRequest,
-    normalize_smsid,
 )
 
 HTTP_BACKEND = "django_esms_voice.backends.HttpBackend"

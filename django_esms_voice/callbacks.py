@@ -25,8 +25,8 @@ from rest_framework.views import APIView
 
 from . import services
 from .conf import voice_settings
+from .esms.payloads import CallResult, MalformedResult, parse_call_result
 from .models import EventOutcome, EventSource
-from .payloads import CallResult, MalformedResult, parse_call_result
 from .signing import is_valid_token
 
 security_logger = logging.getLogger("django_esms_voice.security")

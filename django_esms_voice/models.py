@@ -17,8 +17,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .esms.payloads import RecordCallRequest, TemplateCallRequest
 from .exceptions import EsmsInputError
-from .payloads import RecordCallRequest, TemplateCallRequest
 from .states import BILLABLE, FINAL, CallStatus
 
 

@@ -11,9 +11,9 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from .conf import VOICES
+from .esms.phone import normalize_phone, repeats
 from .exceptions import EsmsInputError
 from .models import CallKind, VoiceCall
-from .phone import normalize_phone, repeats
 from .states import CallStatus
 
 #: Most calls one batch request may create.

@@ -33,6 +33,8 @@ from django.utils.translation import gettext as _
 from . import fastpath, idempotency, ratelimit
 from .backends import get_backend
 from .conf import voice_settings
+from .esms.payloads import CallResult, CallSubmission, normalize_smsid
+from .esms.redaction import redact_for_call
 from .exceptions import (
     EsmsApiError,
     EsmsInputError,
@@ -42,8 +44,6 @@ from .exceptions import (
     EsmsVoiceError,
 )
 from .models import CallbackEvent, CallKind, EventOutcome, EventSource, VoiceCall
-from .payloads import CallResult, CallSubmission, normalize_smsid
-from .redaction import redact_for_call
 from .signals import call_status_changed, callback_received
 from .signing import callback_url
 from .states import (

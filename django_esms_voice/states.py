@@ -11,7 +11,7 @@ from typing import Any
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .payloads import CallResult
+from .esms.payloads import CallResult
 
 
 class CallStatus(models.TextChoices):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core import checks
 from django.test import override_settings
+from django_esms_voice.simulator import EsmsSimulator, Script
 
 from django_esms_voice import backends, services, testing
 from django_esms_voice.backends import (
@@ -19,8 +20,9 @@ from django_esms_voice.backends import (
     VoiceBackend,
     get_backend,
 )
-from django_esms_voice.client import EsmsVoiceClient
 from django_esms_voice.conf import voice_settings
+from django_esms_voice.esms.client import EsmsVoiceClient
+from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest
 from django_esms_voice.exceptions import (
     EsmsConfigurationError,
     EsmsConnectionError,
@@ -32,8 +34,6 @@ from django_esms_voice.exceptions import (
     EsmsTimeout,
 )
 from django_esms_voice.models import EventOutcome, VoiceCall
-from django_esms_voice.payloads import RecordCallRequest, TemplateCallRequest
-from django_esms_voice.simulator import EsmsSimulator, Script
 from django_esms_voice.states import CallStatus
 
 PHONE = "0901888484"

@@ -16,8 +16,8 @@ from django.db import DataError, OperationalError, connection, connections
 from django.test import Client
 
 from django_esms_voice import callbacks, fastpath, services
+from django_esms_voice.esms.payloads import parse_call_result
 from django_esms_voice.models import CallbackEvent, CallKind, EventOutcome, EventSource, VoiceCall
-from django_esms_voice.payloads import parse_call_result
 from django_esms_voice.signals import call_status_changed, callback_received
 from django_esms_voice.signing import callback_path
 from django_esms_voice.states import CallStatus

@@ -15,12 +15,14 @@ import pytest
 from django.db import OperationalError, connection, connections
 from django.http import HttpRequest
 from django.test import Client
+from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from django_esms_voice import services
+from django_esms_voice.esms.payloads import MalformedResult, parse_call_result
 from django_esms_voice.models import (
     CallbackEvent,
     CallKind,
@@ -29,10 +31,8 @@ from django_esms_voice.models import (
     VoiceCall,
     VoiceCallQuerySet,
 )
-from django_esms_voice.payloads import MalformedResult, parse_call_result
 from django_esms_voice.signals import call_status_changed
 from django_esms_voice.signing import callback_path, callback_token
-from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
 from django_esms_voice.states import CallStatus
 
 # The docs' sample callback, byte for byte: a final failure (finished, not sent).

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 
-from django_esms_voice.client import EsmsVoiceClient
+from django_esms_voice.esms.client import EsmsVoiceClient
+from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest
+from django_esms_voice.esms.phone import is_valid_phone, normalize_phone
 from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
-from django_esms_voice.payloads import RecordCallRequest, TemplateCallRequest
-from django_esms_voice.phone import is_valid_phone, normalize_phone
 
 UTC = dt.UTC
 AWARE = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
 
-from django_esms_voice.client import EsmsVoiceClient
+from django_esms_voice.esms.client import EsmsVoiceClient
+from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest
 from django_esms_voice.exceptions import (
     EsmsApiError,
     EsmsConfigurationError,
@@ -22,8 +24,6 @@ from django_esms_voice.exceptions import (
     EsmsRejected,
     EsmsTimeout,
 )
-from django_esms_voice.payloads import RecordCallRequest, TemplateCallRequest
-from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
 
 API_KEY = "test-key"
 SECRET_KEY = "test-secret"

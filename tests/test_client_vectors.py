@@ -19,7 +19,14 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from django_esms_voice.client import EsmsVoiceClient
+from django_esms_voice.esms.client import EsmsVoiceClient
+from django_esms_voice.esms.payloads import (
+    CallResult,
+    CallSubmission,
+    RecordCallRequest,
+    TemplateCallRequest,
+    format_send_date,
+)
 from django_esms_voice.exceptions import (
     EsmsApiError,
     EsmsConfigurationError,
@@ -28,13 +35,6 @@ from django_esms_voice.exceptions import (
     EsmsNotFoundYet,
     EsmsRejected,
     EsmsTransportError,
-)
-from django_esms_voice.payloads import (
-    CallResult,
-    CallSubmission,
-    RecordCallRequest,
-    TemplateCallRequest,
-    format_send_date,
 )
 
 API_KEY = "vector-api-key"

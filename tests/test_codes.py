@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import translation
 
-from django_esms_voice.codes import (
+from django_esms_voice.esms.protocol import (
     ACCEPTED,
     DUPLICATE_REQUEST,
     NOT_FOUND_YET,

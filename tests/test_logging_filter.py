@@ -27,7 +27,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from django.test import Client
 
-from django_esms_voice.redaction import MASK, REQUEST_LOGGERS, RedactSecretsFilter
+from django_esms_voice.esms.redaction import MASK, REQUEST_LOGGERS, RedactSecretsFilter
 from django_esms_voice.signing import callback_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,7 +219,7 @@ import logging, logging.config, sys
 import django
 django.setup()
 from django.conf import settings
-from django_esms_voice.redaction import REQUEST_LOGGERS, RedactSecretsFilter
+from django_esms_voice.esms.redaction import REQUEST_LOGGERS, RedactSecretsFilter
 
 def installed():
     return [n for n in REQUEST_LOGGERS

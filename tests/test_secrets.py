@@ -33,8 +33,14 @@ from rest_framework.test import APIClient
 
 from django_esms_voice import services
 from django_esms_voice.backends import LOCMEM_BACKEND
-from django_esms_voice.client import EsmsVoiceClient
 from django_esms_voice.conf import voice_settings
+from django_esms_voice.esms.client import EsmsVoiceClient
+from django_esms_voice.esms.payloads import (
+    RecordCallRequest,
+    TemplateCallRequest,
+    parse_call_result,
+)
+from django_esms_voice.esms.redaction import MASK, redact
 from django_esms_voice.exceptions import (
     EsmsConfigurationError,
     EsmsConnectionError,
@@ -46,8 +52,6 @@ from django_esms_voice.exceptions import (
     EsmsVoiceError,
 )
 from django_esms_voice.models import CallbackEvent, EventSource, VoiceCall
-from django_esms_voice.payloads import RecordCallRequest, TemplateCallRequest, parse_call_result
-from django_esms_voice.redaction import MASK, redact
 from django_esms_voice.signing import callback_token, callback_url
 
 API_KEY = "APIKEY-SENTINEL-123"
@@ -481,7 +485,7 @@ def test_timeout_error_is_raised_promptly(server, client):
 
 
 def test_the_public_filter_masks_callback_tokens_in_access_log_lines() -> None:
-    from django_esms_voice.redaction import RedactSecretsFilter
+    from django_esms_voice.esms.redaction import RedactSecretsFilter
 
     token = "Zm9vYmFyLXRva2VuLXNlbnRpbmVs"
     path = f"/esms-voice/callback/066107ee-6ec4-4283-b595-aa74977c65c5/{token}/"

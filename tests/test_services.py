@@ -22,20 +22,6 @@ from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
-
-from django_esms_voice import ratelimit, services
-from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
-from django_esms_voice.models import (
-    CallbackEvent,
-    CallKind,
-    EventOutcome,
-    EventSource,
-    VoiceCall,
-)
-from django_esms_voice.payloads import parse_call_result
-from django_esms_voice.signals import call_status_changed, callback_received
-from django_esms_voice.signing import callback_token, callback_url
 from django_esms_voice.simulator import (
     GET_SEND_STATUS,
     MAKE_CALL_RECORD,
@@ -44,6 +30,20 @@ from django_esms_voice.simulator import (
     Outcome,
     Script,
 )
+from kombu.exceptions import OperationalError as BrokerError
+
+from django_esms_voice import ratelimit, services
+from django_esms_voice.esms.payloads import parse_call_result
+from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
+from django_esms_voice.models import (
+    CallbackEvent,
+    CallKind,
+    EventOutcome,
+    EventSource,
+    VoiceCall,
+)
+from django_esms_voice.signals import call_status_changed, callback_received
+from django_esms_voice.signing import callback_token, callback_url
 from django_esms_voice.states import FINAL, CallStatus
 from django_esms_voice.tasks import enqueue_calls_task, place_call_task
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from django_esms_voice.payloads import CallResult, parse_call_result
+from django_esms_voice.esms.payloads import CallResult, parse_call_result
 from django_esms_voice.states import (
     FINAL,
     CallStatus,

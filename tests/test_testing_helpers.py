@@ -87,7 +87,7 @@ def test_the_documented_example_runs_in_a_project_of_its_own(pytester: pytest.Py
             """
             from django_esms_voice import testing
             from django_esms_voice.backends import LocmemBackend
-            from django_esms_voice.payloads import RecordCallRequest
+            from django_esms_voice.esms.payloads import RecordCallRequest
 
             def test_fills_the_outbox(esms_voice_outbox):
                 testing.script_answer("0901888484", code=103)

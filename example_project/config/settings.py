@@ -228,7 +228,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "callback_tokens": {"()": "django_esms_voice.redaction.RedactSecretsFilter"},
+        "callback_tokens": {"()": "django_esms_voice.esms.redaction.RedactSecretsFilter"},
     },
     "formatters": {
         "django.server": {

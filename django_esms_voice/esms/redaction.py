@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-from .signing import callback_token
+from ..signing import callback_token
 
 MASK = "***"
 # The voice endpoints are GET-only, so the credentials travel in the query string, and

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
-from .conf import SPEEDS, VOICES
-from .exceptions import EsmsInputError
+from ..conf import SPEEDS, VOICES
+from ..exceptions import EsmsInputError
 from .phone import normalize_phone
 
 VIETNAM_TZ = ZoneInfo("Asia/Ho_Chi_Minh")

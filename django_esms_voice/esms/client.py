@@ -13,10 +13,9 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import __version__
-from .codes import ACCEPTED, DUPLICATE_REQUEST, CodeKind, describe_code
-from .conf import DEFAULTS, VoiceSettings, require_credentials, voice_settings
-from .exceptions import (
+from .. import __version__
+from ..conf import DEFAULTS, VoiceSettings, require_credentials, voice_settings
+from ..exceptions import (
     EsmsApiError,
     EsmsConfigurationError,
     EsmsConnectionError,
@@ -38,6 +37,7 @@ from .payloads import (
     normalize_smsid,
     parse_call_result,
 )
+from .protocol import ACCEPTED, DUPLICATE_REQUEST, CodeKind, describe_code
 from .redaction import redact, register_secret
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from phonenumbers import NumberParseException, ValidationResult
 
-from .exceptions import InvalidPhoneNumber
+from ..exceptions import InvalidPhoneNumber
 
 VIETNAM_REGION = "VN"
 VIETNAM_COUNTRY_CODE = 84
