@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from django_esms_voice.simulator import (
+from django_esms_voice.testing.simulator import (
     MAKE_CALL_RECORD,
     MAKE_CALL_TEMPLATE,
     EsmsSimulator,

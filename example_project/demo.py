@@ -385,7 +385,7 @@ def ensure_customers() -> list[Any]:
 def start_simulator(options: Options) -> Any:
     """Start the eSMS simulator in this process, with one scripted outcome per sample phone."""
     from django_esms_voice.conf import voice_settings
-    from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
+    from django_esms_voice.testing.simulator import EsmsSimulator, Outcome, Script
 
     conf = voice_settings()
     sim = EsmsSimulator(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core import checks
 from django.test import override_settings
-from django_esms_voice.simulator import EsmsSimulator, Script
+from django_esms_voice.testing.simulator import EsmsSimulator, Script
 
 from django_esms_voice import backends, services, testing
 from django_esms_voice.backends import (

@@ -15,7 +15,7 @@ import pytest
 from django.db import OperationalError, connection, connections
 from django.http import HttpRequest
 from django.test import Client
-from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
+from django_esms_voice.testing.simulator import EsmsSimulator, Outcome, Script
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
+from django_esms_voice.testing.simulator import EsmsSimulator, Outcome, Script
 
 from django_esms_voice.esms.client import EsmsVoiceClient
 from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest

@@ -19,7 +19,7 @@ from django_esms_voice import services, testing
 from django_esms_voice.backends import LOCMEM_BACKEND
 from django_esms_voice.management.commands import esms_voice_call
 from django_esms_voice.models import CallKind, VoiceCall
-from django_esms_voice.simulator import EsmsSimulator
+from django_esms_voice.testing.simulator import EsmsSimulator
 from django_esms_voice.states import CallStatus
 from django_esms_voice.tasks import place_call_task
 

@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_esms_voice.simulator import (
+from django_esms_voice.testing.simulator import (
     GET_SEND_STATUS,
     MAKE_CALL_RECORD,
     MAKE_CALL_TEMPLATE,

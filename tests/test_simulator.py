@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from django_esms_voice.simulator import EsmsSimulator, Outcome, Script
+from django_esms_voice.testing.simulator import EsmsSimulator, Outcome, Script
 
 KEYS = {"ApiKey": "test-key", "SecretKey": "test-secret"}
 PHONE = "0901888484"
@@ -863,17 +863,23 @@ def read_until(process: subprocess.Popen[str], marker: str) -> str:
     return seen.decode()
 
 
-def test_simulator_module_imports_no_django() -> None:
+@pytest.mark.parametrize(
+    "module", ["django_esms_voice.testing.simulator", "django_esms_voice.simulator"]
+)
+def test_simulator_module_imports_no_django(module: str) -> None:
     code = (
-        "import sys, django_esms_voice.simulator\n"
+        f"import sys, {module}\n"
         "assert not [m for m in sys.modules if m == 'django' or m.startswith('django.')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=subprocess_env(), cwd=ROOT)  # noqa: S603
 
 
-def test_module_runs_standalone_until_ctrl_c() -> None:
+@pytest.mark.parametrize(
+    "module", ["django_esms_voice.testing.simulator", "django_esms_voice.simulator"]
+)
+def test_module_runs_standalone_until_ctrl_c(module: str) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "django_esms_voice.simulator", "--port", str(port)]
+    command = [sys.executable, "-m", module, "--port", str(port)]
     with subprocess.Popen(  # noqa: S603
         command,
         stdout=subprocess.PIPE,

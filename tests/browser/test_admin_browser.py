@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
-from django_esms_voice.simulator import Outcome, Script
+from django_esms_voice.testing.simulator import Outcome, Script
 
 from django_esms_voice.esms.phone import normalize_phone
 from django_esms_voice.models import VoiceCall

@@ -27,7 +27,7 @@ import pytest
 from celery import Celery, _state
 from django.db import connection
 
-from django_esms_voice.simulator import EsmsSimulator
+from django_esms_voice.testing.simulator import EsmsSimulator
 from tests.celery_app import create_app
 from tests.conftest import MISSING_PREFIX, SERVICES, service_unavailable
 

@@ -11,8 +11,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from django_esms_voice.simulator import OUTCOMES, EsmsSimulator, Script, serve_until_interrupted
-
+from ...testing.simulator import OUTCOMES, EsmsSimulator, Script, serve_until_interrupted
 from ..base import TranslatedCommand
 
 DEFAULT_API_KEY = "test-key"
@@ -20,7 +19,7 @@ DEFAULT_SECRET_KEY = "test-secret"  # noqa: S105
 
 
 class Command(TranslatedCommand):
-    """Run django_esms_voice.simulator until Ctrl-C."""
+    """Run django_esms_voice.testing.simulator until Ctrl-C."""
 
     help = gettext_lazy(
         "Serve a fake eSMS.vn voice API (calls, status, balance, callbacks) for demos and "

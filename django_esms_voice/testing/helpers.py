@@ -1,39 +1,23 @@
-"""Helpers for your own tests: an outbox of calls, scripted eSMS answers, fake callbacks.
+"""The testing helpers: the locmem backend's outbox, scripted eSMS answers, fake callbacks.
 
-Select the in-memory backend in your test settings (or use the ``esms_voice_outbox``
-fixture, which does it for one test)::
-
-    ESMS_VOICE = {..., "BACKEND": "django_esms_voice.backends.LocmemBackend"}
-
-With pytest, load this module as a plugin (``pytest_plugins = ["django_esms_voice.testing"]``
-in your top conftest.py): the outbox and the scripts are then reset before every test. With
-unittest, call ``reset_outbox()`` in ``setUp``.
-
-PYTEST_DONT_REWRITE: the plugin has no assertions, so pytest need not rewrite it (and does not
-warn when a test module imported it before loading it as a plugin).
+Import them from ``django_esms_voice.testing``, which loads this module on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-try:
-    import pytest
-except ImportError:  # unittest users: the helpers work without pytest, the fixtures are left out
-    pytest = None  # type: ignore[assignment]
-
-from .backends import LOCMEM_BACKEND, STATE, TRANSPORT_ERRORS, ScriptedAnswer, ScriptedStatus
-from .codes import ACCEPTED, CodeKind, describe_code
-from .exceptions import EsmsVoiceError
-from .payloads import Balance, CallRequest, parse_call_result
+from ..backends.locmem import STATE, TRANSPORT_ERRORS, ScriptedAnswer, ScriptedStatus
+from ..esms.payloads import Balance, CallRequest, parse_call_result
+from ..esms.protocol import ACCEPTED, CodeKind, describe_code
+from ..exceptions import EsmsVoiceError
 
 if TYPE_CHECKING:
     from django.test import Client
     from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
-    from .models import VoiceCall
+    from ..models import VoiceCall
 
 #: Every request the locmem backend received, oldest first (the same list object for good).
 outbox: list[CallRequest] = STATE.outbox
@@ -69,7 +53,7 @@ def script_answer(
     JSON), or an exception to raise. ``times``: answer this many requests so, then go back to
     what was scripted before (default: every request).
     """
-    from .phone import normalize_phone
+    from ..esms.phone import normalize_phone
 
     if (code is None) == (error is None):
         raise ValueError("script_answer() needs exactly one of code= or error=.")
@@ -179,8 +163,8 @@ def deliver_callback(
     """
     from django.test import Client
 
-    from .models import VoiceCall
-    from .signing import callback_path
+    from ..models import VoiceCall
+    from ..signing import callback_path
 
     if reference_id is None:  # the SMSID as stored: `call` may be older than its placement
         stored = VoiceCall.objects.filter(pk=call.pk).values_list("smsid", flat=True).first()
@@ -193,25 +177,3 @@ def deliver_callback(
         price=price,
     )
     return (client or Client()).get(callback_path(call.uuid), params)
-
-
-# ----------------------------------------------------------------------------- pytest plugin
-
-
-if pytest is not None:
-
-    @pytest.fixture(autouse=True)
-    def _esms_voice_reset_outbox() -> Iterator[None]:
-        """Start and end every test with an empty outbox and no scripted answers."""
-        reset_outbox()
-        yield
-        reset_outbox()
-
-    @pytest.fixture
-    def esms_voice_outbox(settings: Any) -> list[CallRequest]:
-        """Select the locmem backend for this test and return its outbox (needs pytest-django)."""
-        current = getattr(settings, "ESMS_VOICE", None)
-        current = current if isinstance(current, dict) else {}
-        if current.get("BACKEND") != LOCMEM_BACKEND:
-            settings.ESMS_VOICE = {**current, "BACKEND": LOCMEM_BACKEND}
-        return outbox
