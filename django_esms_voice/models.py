@@ -17,25 +17,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import options
 from .esms.payloads import RecordCallRequest, TemplateCallRequest
+from .esms.protocol import VOICES
 from .exceptions import EsmsInputError
+from .options import CallKind as CallKind  # public here too: models.CallKind
 from .states import BILLABLE, FINAL, CallStatus
-
-
-class CallKind(models.TextChoices):
-    """Which eSMS endpoint places the call."""
-
-    RECORD = "record", _("Recording")
-    TEMPLATE = "template", _("Text-to-speech script")
-
-
-class Voice(models.TextChoices):
-    """The text-to-speech voices eSMS documents."""
-
-    MALE = "male", _("Northern male")
-    FEMALE = "female", _("Northern female")
-    HATIEUMAI = "hatieumai", _("Southern female (Hà Tiểu Mai)")
-    NGOCLAM = "ngoclam", _("Huế female (Ngọc Lam)")
 
 
 class VoiceCallQuerySet(models.QuerySet["VoiceCall"]):
@@ -72,7 +59,7 @@ class VoiceCall(models.Model):
         help_text=_("The id of the recording or script registered on account.esms.vn."),
     )
     variables = models.JSONField(_("script variables"), default=list, blank=True)
-    voice = models.CharField(_("voice"), max_length=12, choices=Voice.choices, blank=True)
+    voice = models.CharField(_("voice"), max_length=12, choices=list(VOICES.items()), blank=True)
     speed = models.SmallIntegerField(_("speed"), null=True, blank=True)
     number_forward = models.CharField(_("forward number"), max_length=16, blank=True)
     ivr_key = models.PositiveSmallIntegerField(_("IVR key"), null=True, blank=True)
@@ -205,47 +192,18 @@ class VoiceCall(models.Model):
         self, callback_url: str | None = None
     ) -> RecordCallRequest | TemplateCallRequest:
         """Return the validated eSMS request for this call; raises EsmsInputError."""
-        common: dict[str, Any] = {
-            "phone": self.phone,
-            "template_id": self.template_id,
-            "request_id": str(self.uuid),
-            "send_at": self.send_at,
-            "callback_url": callback_url,
-        }
-        if self.kind == CallKind.TEMPLATE:
-            return TemplateCallRequest(
-                **common, variables=self.variables or (), voice=self.voice or None, speed=self.speed
-            )
-        return RecordCallRequest(
-            **common,
-            number_forward=self.number_forward or None,
-            ivr=self.ivr_key,
-            max_repeat=self.max_repeat,
-            max_retry=self.max_retry,
-            time_wait_to_ivr=self.time_wait_to_ivr,
-            wait_retry=self.wait_retry,
+        return options.build_request(
+            self.option_values(), request_id=str(self.uuid), callback_url=callback_url
         )
+
+    def option_values(self) -> dict[str, Any]:
+        """Return the call's options (options.OPTIONS) as a name → value mapping."""
+        return {name: getattr(self, name) for name in options.NAMES}
 
     def validate_for_esms(self) -> None:
         """Check the call the way eSMS will and normalise its numbers; raises EsmsInputError."""
-        if self.kind not in CallKind.values:
-            raise EsmsInputError("kind", _("Must be 'record' or 'template'."))
-        if self.kind == CallKind.RECORD and (
-            self.variables or self.voice or self.speed is not None
-        ):
-            raise EsmsInputError(
-                "variables", _("Variables, voice and speed belong to text-to-speech script calls.")
-            )
-        if self.kind == CallKind.TEMPLATE and (self.ivr_key is not None or self.number_forward):
-            raise EsmsInputError(
-                "ivr", _("eSMS documents the IVR key and forward number for recording calls only.")
-            )
-        request = self.build_request()
-        self.phone = request.phone
-        if isinstance(request, RecordCallRequest):
-            self.number_forward = request.number_forward or ""
-        else:
-            self.variables = list(request.variables)
+        for name, value in options.validate(self.option_values()).items():
+            setattr(self, name, value)
 
     def clean(self) -> None:
         """Validate for forms and the admin, attaching the error to the field it concerns."""

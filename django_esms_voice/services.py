@@ -30,7 +30,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import fastpath, idempotency, ratelimit
+from . import fastpath, idempotency, options, ratelimit
 from .backends import get_backend
 from .conf import voice_settings
 from .esms.payloads import CallResult, CallSubmission, normalize_smsid
@@ -70,11 +70,8 @@ NO_RESULT = "no_result"
 MAX_RAW_LENGTH = 20_000
 #: How many fingerprints of applied results a call keeps, to recognise a repeated delivery.
 FINGERPRINTS_KEPT = 20
-_COPIED_FIELDS = (
-    "kind", "template_id", "variables", "voice", "speed", "number_forward", "ivr_key",
-    "max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry", "send_at", "phone",
-    "content_type", "object_id", "batch", "metadata",
-)  # fmt: skip
+#: What a retry copies besides the call's options: the object the call is about.
+LINK_FIELDS = ("content_type", "object_id")
 
 
 class BulkCallError(EsmsInputError):
@@ -149,14 +146,12 @@ def _new_call(
     **fields: Any,
 ) -> VoiceCall:
     """Build an unsaved call and validate it the way eSMS will."""
+    unknown = set(fields) - {*options.NAMES, *LINK_FIELDS, "retry_of"}
+    if unknown:
+        raise TypeError(f"unexpected field for a voice call: {sorted(unknown)[0]!r}")
     call = VoiceCall(phone=phone, template_id=template_id, kind=kind, created_by=created_by)
     for name, value in fields.items():
-        if name not in _COPIED_FIELDS and name not in ("retry_of",):
-            raise TypeError(f"unexpected field for a voice call: {name!r}")
         setattr(call, name, value)
-    for name in ("voice", "number_forward", "batch"):
-        if getattr(call, name) is None:
-            setattr(call, name, "")
     if content_object is not None:
         call.content_type = ContentType.objects.get_for_model(content_object)
         call.object_id = str(content_object.pk)
@@ -799,7 +794,7 @@ def retry_call(call: VoiceCall, *, created_by: Any = None, enqueue: bool = True)
             _("Only rejected calls and calls that failed to send can be retried, not %(status)s.")
             % {"status": call.get_status_display()},
         )
-    fields = {name: getattr(call, name) for name in _COPIED_FIELDS}
+    fields = {name: getattr(call, name) for name in (*options.COPIED, *LINK_FIELDS)}
     return create_call(
         enqueue=enqueue, created_by=created_by or call.created_by, retry_of=call, **fields
     )
