@@ -19,7 +19,7 @@ PER_PROCESS_CACHES = (
 @checks.register(checks.Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report every problem of the ESMS_VOICE setting with its id and a hint."""
-    conf._load.cache_clear()  # a check run must see the settings as they are now
+    conf.reset()  # a check run must see the settings as they are now
     messages: list[checks.CheckMessage] = []
     for problem in conf.problems():
         level = checks.Error if problem.error else checks.Warning
@@ -30,7 +30,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 @checks.register(checks.Tags.caches)
 def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Warn when RATE_LIMIT is set but the default cache is not shared between processes."""
-    if not conf._load()[0].rate_limit:  # unset, or wrong and reported as E004
+    if not conf.loaded_settings().rate_limit:  # unset, or wrong and reported as E004
         return []
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
     if backend not in PER_PROCESS_CACHES:

@@ -1,15 +1,16 @@
-"""The ESMS_VOICE settings dict: defaults, environment fallbacks and validation."""
+"""The ESMS_VOICE settings dict: defaults, environment fallbacks, validation, one reset."""
 
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -17,13 +18,12 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from .esms.protocol import SPEEDS, VOICES
 from .exceptions import EsmsSettingsError
 
 SETTING_NAME = "ESMS_VOICE"
 API_KEY_ENV = "ESMS_VOICE_API_KEY"
 SECRET_KEY_ENV = "ESMS_VOICE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
-VOICES = ("male", "female", "hatieumai", "ngoclam")
-SPEEDS = range(-3, 4)
 #: The DRF throttle scope of the API requests that spend eSMS credit (create one call, a batch).
 API_THROTTLE_SCOPE = "esms_voice_calls"
 #: Its rate when REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] does not name the scope.
@@ -356,7 +356,7 @@ def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
         default_max_retry=_number(raw, "DEFAULT_MAX_RETRY", problems, integer=True),
         default_wait_retry=_number(raw, "DEFAULT_WAIT_RETRY", problems, integer=True),
         default_time_wait_to_ivr=_number(raw, "DEFAULT_TIME_WAIT_TO_IVR", problems, integer=True),
-        default_voice=_choice(raw, "DEFAULT_VOICE", VOICES, problems),
+        default_voice=_choice(raw, "DEFAULT_VOICE", tuple(VOICES), problems),
         default_speed=_choice(raw, "DEFAULT_SPEED", SPEEDS, problems),
         max_attempts=_number(raw, "MAX_ATTEMPTS", problems, integer=True, minimum=1),
         retry_backoff=float(_number(raw, "RETRY_BACKOFF", problems, integer=False)),
@@ -383,7 +383,31 @@ def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
     return voice_settings, problems
 
 
-@cache
+_T = TypeVar("_T")
+_resets: list[Callable[[], None]] = []
+
+
+def per_settings(build: Callable[[], _T]) -> Callable[[], _T]:
+    """Build once and keep what a function makes from ESMS_VOICE, until reset() forgets it."""
+    cached = functools.cache(build)
+    _resets.append(cached.cache_clear)
+    return cached
+
+
+def reset() -> None:
+    """Forget the settings and everything built from them (client, backend): read them anew."""
+    for clear in _resets:
+        clear()
+
+
+@receiver(setting_changed)
+def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
+    """Forget everything built from ESMS_VOICE when a test changes it: the one such receiver."""
+    if setting == SETTING_NAME:
+        reset()
+
+
+@per_settings
 def _load() -> tuple[VoiceSettings, tuple[Problem, ...]]:
     """Read and validate the settings once; reset when a test overrides ESMS_VOICE."""
     voice_settings, problems = read_settings(getattr(settings, SETTING_NAME, None))
@@ -410,13 +434,11 @@ def require_credentials() -> tuple[str, str]:
     return loaded.api_key, loaded.secret_key
 
 
+def loaded_settings() -> VoiceSettings:
+    """Return the settings as read, wrong values replaced by defaults (for the system checks)."""
+    return _load()[0]
+
+
 def problems() -> list[Problem]:
     """Return every problem with the current settings (for the system checks)."""
     return list(_load()[1])
-
-
-@receiver(setting_changed)
-def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
-    """Forget the cached settings when a test changes ESMS_VOICE."""
-    if setting == SETTING_NAME:
-        _load.cache_clear()

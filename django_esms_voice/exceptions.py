@@ -7,6 +7,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import Promise
 
+from .esms.protocol import CodeKind, describe_code
+
 
 class EsmsVoiceError(Exception):
     """Base class of every error raised by django-esms-voice."""
@@ -69,6 +71,29 @@ class EsmsConfigurationError(EsmsApiError):
 
 class EsmsNotFoundYet(EsmsApiError):
     """The call id is not known to eSMS yet (105): ask again later."""
+
+
+#: The error each kind of refusal code raises; an unknown kind is a refusal.
+ERROR_CLASSES: dict[CodeKind, type[EsmsApiError]] = {
+    CodeKind.CONFIGURATION: EsmsConfigurationError,
+    CodeKind.LATER: EsmsNotFoundYet,
+    CodeKind.REJECTED: EsmsRejected,
+}
+
+
+def error_for_code(
+    code: str, *, endpoint: str, provider_message: str = "", data: dict[str, Any] | None = None
+) -> EsmsApiError:
+    """Return the error a refusal code raises, described from the code table (client, locmem)."""
+    entry = describe_code(code)
+    return ERROR_CLASSES.get(entry.kind, EsmsRejected)(
+        code=entry.code,
+        endpoint=endpoint,
+        provider_message=provider_message,
+        description=str(entry.description),
+        retryable=entry.retryable,
+        data=data,
+    )
 
 
 class EsmsTransportError(EsmsVoiceError):

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .esms.payloads import CallResult
+from .esms.protocol import SEND_STATUS_ORDER, CallOutcome, SendStatus, SentResult, call_outcome
 
 
 class CallStatus(models.TextChoices):
@@ -57,28 +58,23 @@ AWAITING_RESULT = frozenset({CallStatus.ACCEPTED, CallStatus.IN_PROGRESS})
 #: eSMS placed and charged that one, a retry would ring the number twice.
 RETRYABLE = frozenset({CallStatus.REJECTED, CallStatus.ERROR})
 
-# eSMS SendStatus: 2 waiting to send, 5 finished, 7 sent and waiting for the report.
-SEND_STATUS_WAITING = 2
-SEND_STATUS_FINISHED = 5
-SEND_STATUS_SENT = 7
-# Callbacks say "NO ANSWER", GetSendStatus is documented with "NOANSWERED".
-_CALL_STATUS_RESULTS = {
-    "ANSWERED": CallStatus.ANSWERED,
-    "NO ANSWER": CallStatus.NO_ANSWER,
-    "NOANSWERED": CallStatus.NO_ANSWER,
-    "NO ANSWERED": CallStatus.NO_ANSWER,
+#: Our status for what eSMS's CallStatus says about a finished call (esms.protocol's table).
+OUTCOME_STATUSES: dict[CallOutcome, CallStatus] = {
+    CallOutcome.ANSWERED: CallStatus.ANSWERED,
+    CallOutcome.NO_ANSWER: CallStatus.NO_ANSWER,
 }
 
 
 def status_for_result(result: CallResult) -> CallStatus | None:
     """Map SendStatus/CallStatus/SentResult to a call status; None when they say nothing known."""
-    if result.send_status in (SEND_STATUS_WAITING, SEND_STATUS_SENT):
+    if result.send_status in (SendStatus.WAITING, SendStatus.SENT):
         return CallStatus.IN_PROGRESS
-    if result.send_status != SEND_STATUS_FINISHED:
+    if result.send_status != SendStatus.FINISHED:
         return None
-    if result.call_status in _CALL_STATUS_RESULTS:
-        return _CALL_STATUS_RESULTS[result.call_status]
-    if result.sent_result == 0 and not result.call_status:
+    status = OUTCOME_STATUSES.get(call_outcome(result.call_status))
+    if status is not None:
+        return status
+    if result.sent_result == SentResult.FAILED and not result.call_status:
         return CallStatus.FAILED
     return None
 
@@ -134,7 +130,7 @@ def send_status_order(current: int | None, incoming: int | None) -> int:
     # 2 "waiting to send" comes before 7 "sent, waiting for the report", which comes before 5.
     if current is None or incoming is None or current == incoming:
         return 0
-    order = (SEND_STATUS_WAITING, SEND_STATUS_SENT, SEND_STATUS_FINISHED)
+    order = SEND_STATUS_ORDER
     if current not in order or incoming not in order:
         return 0
     return 1 if order.index(incoming) > order.index(current) else -1

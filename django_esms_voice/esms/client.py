@@ -1,4 +1,7 @@
-"""EsmsVoiceClient: one method per eSMS voice endpoint, typed results, table-driven errors."""
+"""EsmsVoiceClient: one method per eSMS voice endpoint, typed results, table-driven errors.
+
+HTTP only: the ESMS_VOICE call defaults are the backends' business (backends.BaseBackend).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +10,20 @@ import threading
 import time
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from functools import cache
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
-from ..conf import DEFAULTS, VoiceSettings, require_credentials, voice_settings
+from ..conf import DEFAULTS, per_settings, require_credentials, voice_settings
 from ..exceptions import (
-    EsmsApiError,
-    EsmsConfigurationError,
     EsmsConnectionError,
     EsmsHTTPError,
     EsmsInvalidResponse,
-    EsmsNotFoundYet,
-    EsmsRejected,
     EsmsTimeout,
     EsmsTransportError,
+    error_for_code,
 )
 from .payloads import (
     Balance,
@@ -37,16 +36,11 @@ from .payloads import (
     normalize_smsid,
     parse_call_result,
 )
-from .protocol import ACCEPTED, DUPLICATE_REQUEST, CodeKind, describe_code
+from .protocol import ACCEPTED, CODE_FIELDS, DUPLICATE_REQUEST, Answer, Endpoint, Param
 from .redaction import redact, register_secret
 
 logger = logging.getLogger(__name__)
 
-_ERROR_CLASSES: dict[CodeKind, type[EsmsApiError]] = {
-    CodeKind.CONFIGURATION: EsmsConfigurationError,
-    CodeKind.LATER: EsmsNotFoundYet,
-    CodeKind.REJECTED: EsmsRejected,
-}
 _BODY_PREVIEW = 120
 _MESSAGE_PREVIEW = 200
 # Redact a little more than is shown, so that a credential cut by the truncation is still
@@ -64,7 +58,8 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items() if k not in ("ApiKey", "SecretKey")}
+        credentials = (Param.API_KEY, Param.SECRET_KEY)
+        return {k: _redacted(v) for k, v in value.items() if k not in credentials}
     if isinstance(value, list):
         return [_redacted(v) for v in value]
     return value
@@ -75,7 +70,7 @@ def _result_code(data: dict[str, Any]) -> str | None:
     # Call endpoints answer "CodeResult", status and balance answer "CodeResponse";
     # either may be a string or a number.
     # An empty or blank code is no code: it must not become a refusal with code "".
-    for key in ("CodeResult", "CodeResponse"):
+    for key in CODE_FIELDS:
         value = data.get(key)
         if value is not None and str(value).strip():
             return str(value).strip()
@@ -93,22 +88,20 @@ class EsmsVoiceClient:
         base_url: str = DEFAULTS["BASE_URL"],
         balance_url: str = DEFAULTS["BALANCE_URL"],
         timeout: tuple[float, float] = DEFAULTS["TIMEOUT"],
-        defaults: VoiceSettings | None = None,
     ) -> None:
         if not api_key or not secret_key:
             raise ValueError("EsmsVoiceClient needs both api_key and secret_key.")
         register_secret(api_key)
         register_secret(secret_key)
-        self._credentials = {"ApiKey": api_key, "SecretKey": secret_key}
+        self._credentials: dict[str, str] = {Param.API_KEY: api_key, Param.SECRET_KEY: secret_key}
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.balance_url = balance_url if balance_url.endswith("/") else balance_url + "/"
         self.timeout = timeout
-        self._defaults = defaults
         self._local = threading.local()
 
     @classmethod
     def from_settings(cls) -> EsmsVoiceClient:
-        """Build a client from ESMS_VOICE, with its call defaults applied to every call."""
+        """Build a client from ESMS_VOICE's credentials, URLs and timeout."""
         conf = voice_settings()
         api_key, secret_key = require_credentials()
         return cls(
@@ -117,7 +110,6 @@ class EsmsVoiceClient:
             base_url=conf.base_url,
             balance_url=conf.balance_url,
             timeout=conf.timeout,
-            defaults=conf,
         )
 
     def __repr__(self) -> str:
@@ -143,21 +135,25 @@ class EsmsVoiceClient:
             session.close()
             self._local.session = None
 
+    def make_call(self, request: CallRequest) -> CallSubmission:
+        """Place a call at the endpoint its kind belongs to."""
+        return self._make_call(request.endpoint, request)
+
     def make_record_call(self, request: RecordCallRequest) -> CallSubmission:
         """Place a call that plays a recording (MakeCallRecord_V2)."""
-        return self._make_call("MakeCallRecord_V2", self._with_defaults(request))
+        return self._make_call(Endpoint.MAKE_CALL_RECORD, request)
 
     def make_template_call(self, request: TemplateCallRequest) -> CallSubmission:
         """Place a call that reads a text-to-speech script (MakeCallTemplate_V2)."""
-        return self._make_call("MakeCallTemplate_V2", self._with_defaults(request))
+        return self._make_call(Endpoint.MAKE_CALL_TEMPLATE, request)
 
     def get_send_status(self, reference_id: str) -> CallResult:
         """Ask for the current state of a call by its SMSID (GetSendStatus)."""
         smsid = normalize_smsid(reference_id)
         if not smsid:
             raise ValueError("get_send_status needs the SMSID eSMS returned for the call.")
-        endpoint = "GetSendStatus"
-        data = self._get(endpoint, {"ReferenceId": smsid})
+        endpoint = Endpoint.GET_SEND_STATUS
+        data = self._get(endpoint, {Param.REFERENCE_ID: smsid})
         self._raise_for_code(endpoint, data, success=(ACCEPTED,))
         try:
             result = parse_call_result(data)
@@ -167,43 +163,25 @@ class EsmsVoiceClient:
 
     def get_balance(self) -> Balance:
         """Return the account balance (GetBalance_json, a JSON POST on another host)."""
-        endpoint = "GetBalance_json"
+        endpoint = Endpoint.GET_BALANCE
         data = self._request(
             endpoint, "POST", self.balance_url + endpoint, json_body=self._credentials
         )
         self._raise_for_code(endpoint, data, success=(ACCEPTED,))
         try:
-            balance = Decimal(str(data.get("Balance", "")).strip())
+            balance = Decimal(str(data.get(Answer.BALANCE, "")).strip())
         except InvalidOperation:
             raise EsmsInvalidResponse(
                 "the Balance field is not a number", endpoint=endpoint
             ) from None
-        user_id = data.get("UserID")
+        user_id = data.get(Answer.USER_ID)
         return Balance(balance=balance, user_id=None if user_id is None else str(user_id))
-
-    def _with_defaults(self, request: CallRequest) -> CallRequest:
-        """Fill the options the caller left out with the ESMS_VOICE call defaults."""
-        conf = self._defaults
-        if conf is None:
-            return request
-        fill: dict[str, Any]
-        if isinstance(request, RecordCallRequest):
-            fill = {
-                "max_repeat": conf.default_max_repeat,
-                "max_retry": conf.default_max_retry,
-                "wait_retry": conf.default_wait_retry,
-                "time_wait_to_ivr": conf.default_time_wait_to_ivr,
-            }
-        else:
-            fill = {"voice": conf.default_voice, "speed": conf.default_speed}
-        missing = {k: v for k, v in fill.items() if getattr(request, k) is None and v is not None}
-        return replace(request, **missing) if missing else request
 
     def _make_call(self, endpoint: str, request: CallRequest) -> CallSubmission:
         """Send a call request; 100 and 124 mean eSMS has the call, any other code raises."""
         data = self._get(endpoint, request.to_params())
         code = self._raise_for_code(endpoint, data, success=(ACCEPTED, DUPLICATE_REQUEST))
-        smsid = normalize_smsid(data.get("SMSID")) or None
+        smsid = normalize_smsid(data.get(Answer.SMSID)) or None
         if code == ACCEPTED and smsid is None:
             raise EsmsInvalidResponse("code 100 came without an SMSID", endpoint=endpoint)
         return CallSubmission(
@@ -222,14 +200,10 @@ class EsmsVoiceClient:
             )
         if code in success:
             return code
-        entry = describe_code(code)
-        error_class = _ERROR_CLASSES.get(entry.kind, EsmsRejected)
-        raise error_class(
-            code=code,
+        raise error_for_code(
+            code,
             endpoint=endpoint,
-            provider_message=_preview(str(data.get("ErrorMessage") or ""), _MESSAGE_PREVIEW),
-            description=str(entry.description),
-            retryable=entry.retryable,
+            provider_message=_preview(str(data.get(Answer.ERROR_MESSAGE) or ""), _MESSAGE_PREVIEW),
             # The raw answer is kept for the record; an echoed credential must not be.
             data=_redacted(data),
         )
@@ -296,23 +270,7 @@ class EsmsVoiceClient:
         return data
 
 
-@cache
-def _cached_client() -> EsmsVoiceClient:
-    """Build the shared client once, so that every task reuses its keep-alive sessions."""
-    return EsmsVoiceClient.from_settings()
-
-
+@per_settings
 def get_client() -> EsmsVoiceClient:
-    """Return the client configured by ESMS_VOICE (rebuilt when a test changes the setting)."""
-    return _cached_client()
-
-
-def _reset_client(**kwargs: Any) -> None:
-    """Forget the shared client when ESMS_VOICE changes."""
-    if kwargs.get("setting") == "ESMS_VOICE":
-        _cached_client.cache_clear()
-
-
-from django.core.signals import setting_changed  # noqa: E402
-
-setting_changed.connect(_reset_client)
+    """Return the client configured by ESMS_VOICE, shared so that its sessions are reused."""
+    return EsmsVoiceClient.from_settings()

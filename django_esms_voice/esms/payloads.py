@@ -8,20 +8,28 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
-from ..conf import SPEEDS, VOICES
 from ..exceptions import EsmsInputError
 from .phone import normalize_phone
-
-VIETNAM_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-SEND_DATE_FORMAT = "%Y/%m/%d %H:%M:%S"
-VARIABLE_SEPARATOR = "||"
-MAX_REQUEST_ID_LENGTH = 50
+from .protocol import (
+    IVR_KEYS,
+    MAX_REQUEST_ID_LENGTH,
+    REQUEST_ID_PARAM,
+    RESULT_FIELDS,
+    SEND_DATE_FORMAT,
+    SEND_DATE_TIME_ZONE,
+    SEND_STATUSES,
+    SENT_RESULTS,
+    SPEEDS,
+    VARIABLE_SEPARATOR,
+    VOICES,
+    Endpoint,
+    Param,
+)
 
 
 def format_send_date(value: object) -> str:
@@ -39,7 +47,7 @@ def format_send_date(value: object) -> str:
                 "and could ring at the wrong hour."
             ),
         )
-    return value.astimezone(VIETNAM_TZ).strftime(SEND_DATE_FORMAT)
+    return value.astimezone(SEND_DATE_TIME_ZONE).strftime(SEND_DATE_FORMAT)
 
 
 def _text(name: str, value: object, *, required: bool, max_length: int | None = None) -> str:
@@ -78,7 +86,7 @@ def _ivr_key(value: object) -> int | None:
     """Return the IVR key as 0-9; a one-digit string is accepted."""
     if isinstance(value, str) and len(value.strip()) == 1 and value.strip().isdigit():
         value = int(value.strip())
-    return _whole("ivr", value, low=0, high=9)
+    return _whole("ivr", value, low=IVR_KEYS.start, high=IVR_KEYS.stop - 1)
 
 
 def _callback_url(value: object) -> str:
@@ -118,6 +126,8 @@ def _variables(values: object) -> tuple[str, ...]:
 class _CallRequest:
     """What both call endpoints share: the phone, the template and the delivery options."""
 
+    #: The endpoint that places this kind of call.
+    endpoint: ClassVar[Endpoint]
     phone: str
     template_id: str
     request_id: str | None = None
@@ -139,21 +149,23 @@ class _CallRequest:
             format_send_date(self.send_at)
         object.__setattr__(self, "callback_url", _callback_url(self.callback_url) or None)
 
-    def _common_params(self, request_id_name: str) -> dict[str, str]:
+    def _common_params(self) -> dict[str, str]:
         """Return the shared query parameters, leaving out what was not given."""
-        params = {"TemplateId": self.template_id, "Phone": self.phone}
+        params: dict[str, str] = {Param.TEMPLATE_ID: self.template_id, Param.PHONE: self.phone}
         if self.send_at is not None:
-            params["SendDate"] = format_send_date(self.send_at)
+            params[Param.SEND_DATE] = format_send_date(self.send_at)
         if self.callback_url:
-            params["CallbackUrl"] = self.callback_url
+            params[Param.CALLBACK_URL] = self.callback_url
         if self.request_id:
-            params[request_id_name] = self.request_id
+            params[REQUEST_ID_PARAM[self.endpoint]] = self.request_id
         return params
 
 
 @dataclass(frozen=True, kw_only=True)
 class RecordCallRequest(_CallRequest):
     """MakeCallRecord_V2: call a phone and play a recording uploaded on account.esms.vn."""
+
+    endpoint = Endpoint.MAKE_CALL_RECORD
 
     number_forward: str | None = None
     ivr: int | None = None
@@ -180,15 +192,14 @@ class RecordCallRequest(_CallRequest):
 
     def to_params(self) -> dict[str, str]:
         """Return the documented query parameters (without the credentials)."""
-        # This endpoint alone spells the parameter "RequestID".
-        params = self._common_params("RequestID")
+        params = self._common_params()
         optional = {
-            "NumberForward": self.number_forward,
-            "Ivr": self.ivr,
-            "MaxRepeat": self.max_repeat,
-            "MaxRetry": self.max_retry,
-            "TimeWaitToIvr": self.time_wait_to_ivr,
-            "WaitRetry": self.wait_retry,
+            Param.NUMBER_FORWARD: self.number_forward,
+            Param.IVR: self.ivr,
+            Param.MAX_REPEAT: self.max_repeat,
+            Param.MAX_RETRY: self.max_retry,
+            Param.TIME_WAIT_TO_IVR: self.time_wait_to_ivr,
+            Param.WAIT_RETRY: self.wait_retry,
         }
         params.update({name: str(value) for name, value in optional.items() if value is not None})
         return params
@@ -197,6 +208,8 @@ class RecordCallRequest(_CallRequest):
 @dataclass(frozen=True, kw_only=True)
 class TemplateCallRequest(_CallRequest):
     """MakeCallTemplate_V2: call a phone and read a registered script with its variables."""
+
+    endpoint = Endpoint.MAKE_CALL_TEMPLATE
 
     variables: Sequence[str] = ()
     voice: str | None = None
@@ -224,13 +237,13 @@ class TemplateCallRequest(_CallRequest):
 
     def to_params(self) -> dict[str, str]:
         """Return the documented query parameters (without the credentials)."""
-        params = self._common_params("RequestId")
+        params = self._common_params()
         if self.variables:
-            params["VariableListStr"] = VARIABLE_SEPARATOR.join(self.variables)
+            params[Param.VARIABLES] = VARIABLE_SEPARATOR.join(self.variables)
         if self.voice is not None:
-            params["Voice"] = self.voice
+            params[Param.VOICE] = self.voice
         if self.speed is not None:
-            params["Speed"] = str(self.speed)
+            params[Param.SPEED] = str(self.speed)
         return params
 
 
@@ -274,7 +287,6 @@ class MalformedResult(ValueError):
     """A result field has a value the docs do not allow; the message names the field."""
 
 
-SEND_STATUSES = (2, 5, 7)
 # What the columns hold: price numeric(16, 4), the whole numbers a 32-bit integer (duration
 # is PositiveIntegerField; SendStatus and SentResult are checked against their few values).
 _PRICE_STEP = Decimal("0.0001")
@@ -350,21 +362,22 @@ def _short_text(data: Mapping[str, Any], name: str, max_length: int) -> str:
 
 def parse_call_result(data: Mapping[str, Any]) -> CallResult:
     """Parse result fields from a callback's query or a status answer; raise MalformedResult."""
-    send_status = _optional_int(data, "SendStatus")
+    name = RESULT_FIELDS
+    send_status = _optional_int(data, name["send_status"])
     if send_status is not None and send_status not in SEND_STATUSES:
-        raise MalformedResult(f"SendStatus {send_status} is not one of {SEND_STATUSES}")
-    sent_result = _optional_int(data, "SentResult")
-    if sent_result not in (None, 0, 1):
+        allowed = tuple(sorted(int(value) for value in SEND_STATUSES))
+        raise MalformedResult(f"SendStatus {send_status} is not one of {allowed}")
+    sent_result = _optional_int(data, name["sent_result"])
+    if sent_result is not None and sent_result not in SENT_RESULTS:
         raise MalformedResult(f"SentResult {sent_result} is neither 0 nor 1")
-    duration = _optional_int(data, "CallDuration")
     return CallResult(
-        reference_id=_short_text(data, "ReferenceId", 100),
+        reference_id=_short_text(data, name["reference_id"], 100),
         send_status=send_status,
-        call_status=" ".join(_short_text(data, "CallStatus", 40).upper().split()),
-        call_duration=duration,
-        ivr=_short_text(data, "Ivr", 20),
+        call_status=" ".join(_short_text(data, name["call_status"], 40).upper().split()),
+        call_duration=_optional_int(data, name["call_duration"]),
+        ivr=_short_text(data, name["ivr"], 20),
         sent_result=sent_result,
-        price=_optional_decimal(data, "Price"),
-        cid=_short_text(data, "CID", 40),
+        price=_optional_decimal(data, name["price"]),
+        cid=_short_text(data, name["cid"], 40),
         raw=dict(data),
     )

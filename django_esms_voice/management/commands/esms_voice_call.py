@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy
 
 from ... import services
 from ...backends import HttpBackend, get_backend
-from ...conf import SPEEDS, VOICES, require_credentials
+from ...conf import require_credentials
+from ...esms.protocol import SPEEDS, VOICES
 from ...exceptions import EsmsInputError, EsmsSettingsError
 from ...models import CallKind, VoiceCall
 from ...states import RESULTS, CallStatus
@@ -51,7 +52,7 @@ class Command(TranslatedCommand):
             metavar="VALUE",
             help=_("A value for the script's variables, in order; repeat for each (--script)."),
         )
-        parser.add_argument("--voice", choices=VOICES, help=_("Script voice (--script)."))
+        parser.add_argument("--voice", choices=list(VOICES), help=_("Script voice (--script)."))
         parser.add_argument(
             "--speed",
             type=int,

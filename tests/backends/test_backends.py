@@ -9,17 +9,16 @@ from typing import Any
 import pytest
 from django.core import checks
 from django.test import override_settings
-from django_esms_voice.testing.simulator import EsmsSimulator, Script
 
-from django_esms_voice import backends, services, testing
+from django_esms_voice import services, testing
 from django_esms_voice.backends import (
-    HTTP_BACKEND,
     LOCMEM_BACKEND,
     HttpBackend,
     LocmemBackend,
     VoiceBackend,
     get_backend,
 )
+from django_esms_voice.backends import locmem as locmem_backend
 from django_esms_voice.conf import voice_settings
 from django_esms_voice.esms.client import EsmsVoiceClient
 from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest
@@ -35,11 +34,13 @@ from django_esms_voice.exceptions import (
 )
 from django_esms_voice.models import EventOutcome, VoiceCall
 from django_esms_voice.states import CallStatus
+from django_esms_voice.testing.simulator import EsmsSimulator, Script
 
 PHONE = "0901888484"
 OTHER = "0912345678"
 KEYS = {"API_KEY": "test-key", "SECRET_KEY": "test-secret"}
 LOCMEM = {**KEYS, "BACKEND": LOCMEM_BACKEND}
+HTTP_BACKEND = "django_esms_voice.backends.HttpBackend"  # the documented default
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,9 @@ class CustomBackend:
 
 
 def test_a_custom_backend_class_is_loaded_by_its_path() -> None:
-    with override_settings(ESMS_VOICE={**KEYS, "BACKEND": "tests.test_backends.CustomBackend"}):
+    with override_settings(
+        ESMS_VOICE={**KEYS, "BACKEND": "tests.backends.test_backends.CustomBackend"}
+    ):
         assert isinstance(get_backend(), CustomBackend)
         assert [m for m in checks.run_checks() if str(m.id).startswith("esms_voice.E")] == []
 
@@ -130,7 +133,7 @@ def test_a_custom_backend_class_is_loaded_by_its_path() -> None:
         "",
         42,
         None,
-        "django_esms_voice.backends.HTTP_BACKEND",  # a string, not a class
+        "django_esms_voice.backends.LOCMEM_BACKEND",  # a string, not a class
     ],
 )
 def test_a_wrong_backend_is_e007_naming_the_setting(value: object) -> None:
@@ -379,7 +382,7 @@ def test_reset_keeps_the_same_outbox_list(locmem: list[Any]) -> None:
     LocmemBackend().make_call(record())
     testing.script_answer(OTHER, code="103")
     testing.reset_outbox()
-    assert testing.outbox is outbox is backends.STATE.outbox
+    assert testing.outbox is outbox is locmem_backend.STATE.outbox
     assert outbox == []
     assert LocmemBackend().make_call(record(phone=OTHER)).code == "100"
 

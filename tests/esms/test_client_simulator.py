@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from django_esms_voice.testing.simulator import EsmsSimulator, Outcome, Script
 
 from django_esms_voice.esms.client import EsmsVoiceClient
 from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest
@@ -24,6 +23,7 @@ from django_esms_voice.exceptions import (
     EsmsRejected,
     EsmsTimeout,
 )
+from django_esms_voice.testing.simulator import EsmsSimulator, Outcome, Script
 
 API_KEY = "test-key"
 SECRET_KEY = "test-secret"

@@ -11,13 +11,11 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from django_esms_voice.esms.client import EsmsVoiceClient
 from django_esms_voice.esms.payloads import (
@@ -36,6 +34,8 @@ from django_esms_voice.exceptions import (
     EsmsRejected,
     EsmsTransportError,
 )
+
+from .canned import CannedAdapter, mount, query
 
 API_KEY = "vector-api-key"
 SECRET_KEY = "vector-secret-key"
@@ -59,58 +59,6 @@ STATUS_AUTH_FAILED = {"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage":
 BALANCE_SAMPLE = {"Balance": 36693, "CodeResponse": "100", "UserID": 9999}
 BALANCE_AUTH_FAILED = {"Balance": 0, "CodeResponse": "101", "ErrorMessage": "Authorize Failed"}
 
-Answer = tuple[int, bytes, str]
-
-
-class CannedAdapter(BaseAdapter):
-    """Record every prepared request and answer it from a queue (the last answer repeats)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[requests.PreparedRequest] = []
-        self.answers: list[Answer] = []
-
-    def reply(
-        self, body: Any, status: int = 200, content_type: str = "application/json"
-    ) -> CannedAdapter:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.answers.append((status, raw, content_type))
-        return self
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
-        self.sent.append(request)
-        if not self.answers:
-            raise AssertionError(f"unexpected request {request.method} {request.url}")
-        status, raw, content_type = (
-            self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        )
-        response = requests.Response()
-        response.status_code = status
-        response._content = raw
-        response.headers = CaseInsensitiveDict({"Content-Type": content_type})
-        response.encoding = "utf-8"
-        response.url = request.url or ""
-        response.request = request
-        return response
-
-    def close(self) -> None:
-        pass
-
-
-def mount(client: EsmsVoiceClient) -> CannedAdapter:
-    adapter = CannedAdapter()
-    client.session.mount("https://", adapter)
-    client.session.mount("http://", adapter)
-    return adapter
-
 
 @pytest.fixture
 def client() -> EsmsVoiceClient:
@@ -120,13 +68,6 @@ def client() -> EsmsVoiceClient:
 @pytest.fixture
 def adapter(client: EsmsVoiceClient) -> CannedAdapter:
     return mount(client)
-
-
-def query(request: requests.PreparedRequest) -> dict[str, str]:
-    """Decode the request's query string once; every parameter must appear exactly once."""
-    parsed = parse_qs(urlsplit(request.url).query, keep_blank_values=True, strict_parsing=True)
-    assert all(len(values) == 1 for values in parsed.values()), parsed
-    return {name: values[0] for name, values in parsed.items()}
 
 
 def endpoint_of(request: requests.PreparedRequest) -> str:
@@ -575,84 +516,6 @@ def test_error_codes_raise_api_errors_on_every_endpoint(
     adapter.reply(body)
     with pytest.raises(EsmsApiError):
         call(client)
-
-
-# Call defaults from ESMS_VOICE
-
-
-@pytest.fixture
-def defaults_settings(settings):
-    settings.ESMS_VOICE = {
-        "API_KEY": "test-key",
-        "SECRET_KEY": "test-secret",
-        "CALLBACK_BASE_URL": "https://voice.example.test",
-        "DEFAULT_MAX_REPEAT": 3,
-        "DEFAULT_MAX_RETRY": 2,
-        "DEFAULT_WAIT_RETRY": 30,
-        "DEFAULT_TIME_WAIT_TO_IVR": 8,
-        "DEFAULT_VOICE": "ngoclam",
-        "DEFAULT_SPEED": 1,
-    }
-    return settings
-
-
-def test_from_settings_fills_record_call_defaults_when_left_out(defaults_settings):
-    client = EsmsVoiceClient.from_settings()
-    adapter = mount(client).reply(CALL_ACCEPTED)
-    client.make_record_call(record())
-    params = query(adapter.sent[0])
-    assert (params["ApiKey"], params["SecretKey"]) == ("test-key", "test-secret")
-    assert {k: params[k] for k in ("MaxRepeat", "MaxRetry", "WaitRetry", "TimeWaitToIvr")} == {
-        "MaxRepeat": "3",
-        "MaxRetry": "2",
-        "WaitRetry": "30",
-        "TimeWaitToIvr": "8",
-    }
-    # Voice options belong to the other endpoint.
-    assert "Voice" not in params
-    assert "Speed" not in params
-
-
-def test_from_settings_keeps_record_call_values_given_even_zero(defaults_settings):
-    client = EsmsVoiceClient.from_settings()
-    adapter = mount(client).reply(CALL_ACCEPTED)
-    client.make_record_call(record(max_repeat=0, max_retry=0, wait_retry=5, time_wait_to_ivr=0))
-    params = query(adapter.sent[0])
-    assert {k: params[k] for k in ("MaxRepeat", "MaxRetry", "WaitRetry", "TimeWaitToIvr")} == {
-        "MaxRepeat": "0",
-        "MaxRetry": "0",
-        "WaitRetry": "5",
-        "TimeWaitToIvr": "0",
-    }
-
-
-def test_from_settings_fills_template_call_defaults_when_left_out(defaults_settings):
-    client = EsmsVoiceClient.from_settings()
-    adapter = mount(client).reply(CALL_ACCEPTED)
-    client.make_template_call(template())
-    client.make_template_call(template(voice="male", speed=0))
-    first, second = (query(sent) for sent in adapter.sent)
-    assert (first["Voice"], first["Speed"]) == ("ngoclam", "1")
-    assert (second["Voice"], second["Speed"]) == ("male", "0")
-    assert "MaxRetry" not in first
-
-
-def test_no_defaults_configured_sends_no_options(settings):
-    settings.ESMS_VOICE = {"API_KEY": "test-key", "SECRET_KEY": "test-secret"}
-    client = EsmsVoiceClient.from_settings()
-    adapter = mount(client).reply(CALL_ACCEPTED)
-    client.make_record_call(record())
-    client.make_template_call(template())
-    common = {"ApiKey": "test-key", "SecretKey": "test-secret", "Phone": "0901888484"}
-    assert query(adapter.sent[0]) == {**common, "TemplateId": "7821"}
-    assert query(adapter.sent[1]) == {**common, "TemplateId": "3346"}
-
-
-def test_client_built_directly_applies_no_settings_defaults(defaults_settings):
-    client = EsmsVoiceClient(api_key=API_KEY, secret_key=SECRET_KEY)
-    adapter = mount(client).reply(CALL_ACCEPTED)
-    client.make_record_call(record())
-    assert "MaxRetry" not in query(adapter.sent[0])
 
 
 def test_from_settings_uses_the_configured_urls(settings):

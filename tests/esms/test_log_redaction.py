@@ -30,7 +30,7 @@ from django.test import Client
 from django_esms_voice.esms.redaction import MASK, REQUEST_LOGGERS, RedactSecretsFilter
 from django_esms_voice.signing import callback_token
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CALL = uuid.UUID("066107ee-6ec4-4283-b595-aa74977c65c5")
 TOKEN = callback_token(CALL)
 PATH = f"/esms-voice/callback/{CALL}/{TOKEN}/"
