@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 
 from ..backends.locmem import STATE, TRANSPORT_ERRORS, ScriptedAnswer, ScriptedStatus
 from ..esms.payloads import Balance, CallRequest, parse_call_result
-from ..esms.protocol import ACCEPTED, CodeKind, describe_code
+from ..esms.protocol import (
+    ACCEPTED,
+    RESULT_FIELDS,
+    CodeKind,
+    SendStatus,
+    SentResult,
+    describe_code,
+)
 from ..exceptions import EsmsVoiceError
 
 if TYPE_CHECKING:
@@ -24,10 +31,10 @@ outbox: list[CallRequest] = STATE.outbox
 
 #: What eSMS sends for each result deliver_callback() can fake (CallStatus, SentResult, SendStatus).
 CALLBACK_RESULTS: dict[str, tuple[str, int, int]] = {
-    "answered": ("ANSWERED", 1, 5),
-    "no_answer": ("NO ANSWER", 1, 5),
-    "failed": ("", 0, 5),
-    "in_progress": ("", 1, 7),
+    "answered": ("ANSWERED", SentResult.SUCCEEDED, SendStatus.FINISHED),
+    "no_answer": ("NO ANSWER", SentResult.SUCCEEDED, SendStatus.FINISHED),
+    "failed": ("", SentResult.FAILED, SendStatus.FINISHED),
+    "in_progress": ("", SentResult.SUCCEEDED, SendStatus.SENT),
 }
 DEFAULT_CID = "02871002454"
 
@@ -89,20 +96,21 @@ def callback_params(
         raise ValueError(
             f"status must be one of {sorted(CALLBACK_RESULTS)}, got {status!r}."
         ) from None
-    final = send_status == 5
+    final = send_status == SendStatus.FINISHED
     if duration is None:
         duration = 13 if status == "answered" else 0
     if price is None:
         price = "500.0000" if status == "answered" else "0.0000"
+    name = RESULT_FIELDS
     return {
-        "ReferenceId": reference_id,
-        "CallDuration": str(duration if final else 0),
-        "CallStatus": call_status,
-        "Ivr": ivr if final else "",
-        "Price": str(price) if final else "0.0000",
-        "SentResult": str(sent_result),
-        "CID": cid,
-        "SendStatus": str(send_status),
+        name["reference_id"]: reference_id,
+        name["call_duration"]: str(duration if final else 0),
+        name["call_status"]: call_status,
+        name["ivr"]: ivr if final else "",
+        name["price"]: str(price) if final else "0.0000",
+        name["sent_result"]: str(int(sent_result)),
+        name["cid"]: cid,
+        name["send_status"]: str(int(send_status)),
     }
 
 
