@@ -18,7 +18,8 @@ from django.test import override_settings
 from django.utils import translation
 
 import django_esms_voice
-from django_esms_voice import admin_actions, services
+from django_esms_voice import services
+from django_esms_voice.admin import actions as admin_actions
 from django_esms_voice.esms.payloads import TemplateCallRequest
 from django_esms_voice.esms.phone import normalize_phone
 from django_esms_voice.esms.protocol import describe_code

@@ -2,13 +2,13 @@
 
 from django.contrib import admin
 
-from django_esms_voice.admin import call_action
+from django_esms_voice.admin import VoiceCallActionMixin, call_action
 
 from .models import Customer
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(VoiceCallActionMixin, admin.ModelAdmin):
     list_display = ["name", "phone", "amount", "created"]
     search_fields = ["name", "phone"]
     date_hierarchy = "created"

@@ -1,0 +1,90 @@
+"""How a call and its events read on the admin's pages: status badges, results, the timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+
+from ..esms.protocol import RESULT_FIELDS
+from ..models import CallbackEvent, VoiceCall
+from ..states import status_label
+
+#: Callback events shown on a call's page (inline and timeline), newest first.
+EVENTS_SHOWN = 50
+#: The result fields an event's summary shows, under eSMS's names.
+SUMMARY_FIELDS = ("send_status", "call_status", "call_duration", "ivr", "sent_result", "price")
+
+
+def local_time(value: dt.datetime) -> str:
+    """Show a moment in the current time zone, to the second."""
+    return formats.date_format(timezone.localtime(value), "Y-m-d H:i:s")
+
+
+def status_badge(call: VoiceCall) -> SafeString:
+    """The call's status as a coloured badge (admin.css has one colour per status)."""
+    return format_html(
+        '<span class="esms-voice-status esms-voice-status-{}">{}</span>',
+        call.status,
+        call.get_status_display(),
+    )
+
+
+def result_summary(event: CallbackEvent) -> str:
+    """Return the parsed result fields that carry a value: SendStatus=5, CallStatus=ANSWERED..."""
+    parsed = event.parsed or {}
+    return ", ".join(
+        f"{RESULT_FIELDS[key]}={parsed[key]}"
+        for key in SUMMARY_FIELDS
+        if parsed.get(key) not in (None, "")
+    )
+
+
+def status_change(event: CallbackEvent) -> str:
+    """Return the move an event made: "Accepted by eSMS → Answered", one status, or "-"."""
+    if not event.old_status and not event.new_status:
+        return "-"
+    if event.old_status == event.new_status:
+        return status_label(event.new_status)
+    return f"{status_label(event.old_status)} → {status_label(event.new_status)}"
+
+
+def timeline(call: VoiceCall) -> SafeString:
+    """What happened to the call, in order: our steps and every callback and poll."""
+    entries: list[tuple[dt.datetime, str, str]] = []
+
+    def add(moment: dt.datetime | None, what: str, detail: str = "") -> None:
+        if moment is not None:
+            entries.append((moment, what, detail))
+
+    add(call.created_at, gettext("Created"), call.batch)
+    add(
+        call.claimed_at,
+        gettext("Claimed by a worker"),
+        gettext("attempt %(n)d") % {"n": call.attempts},
+    )
+    add(call.submitted_at, gettext("Accepted by eSMS"), call.smsid)
+    events = list(call.events.order_by("-received_at", "-id")[:EVENTS_SHOWN])
+    completed = call.completed_at
+    for event in reversed(events):
+        what = f"{event.get_source_display()}: {event.get_outcome_display()}"
+        detail = "; ".join(filter(None, [status_change(event), result_summary(event)]))
+        add(event.received_at, what, detail)
+        if completed and event.new_status == call.status != event.old_status:
+            # The event that ended the call is stored just after the call is updated.
+            completed = max(completed, event.received_at)
+    add(call.last_polled_at, gettext("Last status poll"))
+    add(
+        completed,
+        gettext("Completed: %(status)s") % {"status": status_label(call.status)},
+    )
+    entries.sort(key=lambda entry: entry[0])
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        ((local_time(moment), what, detail) for moment, what, detail in entries),
+    )
+    return format_html('<table class="esms-voice-timeline"><tbody>{}</tbody></table>', rows)

@@ -1,0 +1,151 @@
+"""Callback events: every delivery and status poll as received, read-only; a call's inline."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from ..models import CallbackEvent, VoiceCall
+from .display import EVENTS_SHOWN, result_summary, status_change
+from .lists import AdminEventQuerySet, EstimatedCountPaginator
+from .permissions import can_see_calls
+
+# The admin classes are generic for type checkers only (django-stubs), not at run time.
+if TYPE_CHECKING:
+    _EventAdmin = admin.ModelAdmin[CallbackEvent]
+    _EventInline = admin.TabularInline[CallbackEvent, VoiceCall]
+else:
+    _EventAdmin = admin.ModelAdmin
+    _EventInline = admin.TabularInline
+
+
+class NewestEventsFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    """The newest EVENTS_SHOWN events of a call (a formset cannot slice in get_queryset)."""
+
+    def get_queryset(self) -> Any:
+        if not getattr(self, "_sliced", False):
+            self._queryset = super().get_queryset()[:EVENTS_SHOWN]
+            self._sliced = True
+        return self._queryset
+
+
+class CallbackEventInline(_EventInline):
+    """The call's callbacks and polls, newest first, read-only."""
+
+    model = CallbackEvent
+    fk_name = "call"
+    formset = NewestEventsFormSet
+    fields = ("received_at", "source", "outcome", "status_change", "result", "error")
+    readonly_fields = fields
+    ordering = ("-received_at", "-id")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = _("callback events (newest first)")
+
+    @admin.display(description=_("status"))
+    def status_change(self, event: CallbackEvent) -> str:
+        return status_change(event)
+
+    @admin.display(description=_("result"))
+    def result(self, event: CallbackEvent) -> str:
+        return result_summary(event)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Whoever may see the call sees its events."""
+        return can_see_calls(request.user)
+
+
+class CallbackEventAdmin(_EventAdmin):
+    """Every callback delivery and status poll, as received: read-only."""
+
+    list_display = (
+        "received_at",
+        "source",
+        "outcome",
+        "call_link",
+        "status_change",
+        "method",
+        "remote_addr",
+    )
+    list_filter = ("outcome", "source", ("received_at", admin.DateFieldListFilter))
+    list_select_related = ("call",)
+    date_hierarchy = "received_at"
+    search_fields = ("call__uuid",)
+    search_help_text = _("The public id (uuid) of a call.")
+    sortable_by = ("received_at",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = (
+        "received_at",
+        "source",
+        "outcome",
+        "call_link",
+        "status_change",
+        "method",
+        "remote_addr",
+        "raw",
+        "parsed",
+        "fingerprint",
+        "error",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        queryset = super().get_queryset(request)
+        return AdminEventQuerySet(model=self.model, query=queryset.query, using=queryset.db)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: Any, search_term: str
+    ) -> tuple[Any, bool]:
+        """Match a call's uuid exactly (the events' foreign key column)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(call_id=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.none(), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Events are evidence: only a superuser may delete them."""
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    @admin.display(description=_("call"), ordering="call")
+    def call_link(self, event: CallbackEvent) -> str:
+        if event.call is None:
+            return "-"
+        url = reverse(
+            "admin:esms_voice_voicecall_change",
+            args=[event.call.pk],
+            current_app=self.admin_site.name,
+        )
+        return format_html('<a href="{}">{}</a>', url, event.call)
+
+    @admin.display(description=_("status"))
+    def status_change(self, event: CallbackEvent) -> str:
+        return status_change(event)

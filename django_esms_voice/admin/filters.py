@@ -1,0 +1,64 @@
+"""The call list's own filters: recent batches, and calls still open after they were due."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ..models import VoiceCall
+from ..states import FINAL, CallStatus
+
+RECENT_BATCH_DAYS = 30
+RECENT_BATCH_SCAN = 1000
+RECENT_BATCH_CHOICES = 20
+OPEN_STATUSES = tuple(status for status in CallStatus.values if status not in FINAL)
+
+
+class BatchFilter(admin.SimpleListFilter):
+    """Recent batches: the newest calls' batch names, read from the created_at index."""
+
+    title = _("batch")
+    parameter_name = "batch"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        since = timezone.now() - dt.timedelta(days=RECENT_BATCH_DAYS)
+        names = (
+            VoiceCall.objects.filter(created_at__gte=since)
+            .exclude(batch="")
+            .order_by("-created_at")
+            .values_list("batch", flat=True)[:RECENT_BATCH_SCAN]
+        )
+        recent = list(dict.fromkeys(names))[:RECENT_BATCH_CHOICES]
+        current = self.value()
+        if current and current not in recent:
+            recent.insert(0, current)  # an older batch reached through a link stays selectable
+        return [(name, name) for name in recent]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        value = self.value()
+        return queryset.filter(batch=value) if value else queryset
+
+
+class NoResultAfterFilter(admin.SimpleListFilter):
+    """Calls still open a while after they were due: a sign that a result went missing."""
+
+    title = _("no result after")
+    parameter_name = "no_result_after"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("15", _("15 minutes")), ("60", _("1 hour")), ("240", _("4 hours"))]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        value = self.value()
+        if value not in ("15", "60", "240"):
+            return queryset
+        cutoff = timezone.now() - dt.timedelta(minutes=int(value))
+        # A scheduled call is due at its send_at, not when it was created.
+        due = Q(send_at__isnull=True, created_at__lte=cutoff) | Q(send_at__lte=cutoff)
+        return queryset.filter(due, status__in=OPEN_STATUSES)

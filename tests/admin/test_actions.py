@@ -1,0 +1,152 @@
+"""The call list's actions: place now, retry, cancel, refresh; money spent only once confirmed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from django_esms_voice import services
+from django_esms_voice.models import (
+    CallbackEvent,
+    VoiceCall,
+)
+from django_esms_voice.states import CallStatus
+from tests.admin.helpers import (
+    CHANGELIST,
+    OTHER,
+    PHONE,
+    THIRD,
+    action_names,
+    changelist_url,
+    enqueued,
+    make_call,
+    messages_of,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.admin.urls")]
+
+
+def run_action(client: Client, action: str, calls: list[VoiceCall], **extra: str) -> Any:
+    data = {"action": action, "_selected_action": [str(c.pk) for c in calls], **extra}
+    if "post" not in extra:
+        data["index"] = "0"
+    return client.post(reverse(CHANGELIST), data, follow="post" in extra)
+
+
+def test_money_actions_are_hidden_without_the_place_permission(
+    no_place: Client, apply_async: mock.Mock
+) -> None:
+    pending = make_call()
+    response = no_place.get(reverse(CHANGELIST))
+    assert action_names(response) == {"cancel_calls", "refresh_calls"}
+    # A forged POST of a hidden action does nothing.
+    response = no_place.post(
+        reverse(CHANGELIST),
+        {"action": "place_now", "_selected_action": [pending.pk], "index": "0", "post": "yes"},
+        follow=True,
+    )
+    assert "No action selected." in messages_of(response)
+    assert apply_async.call_args_list == []
+
+
+def test_place_now_asks_first_then_queues_the_pending_calls(
+    op: Client, apply_async: mock.Mock
+) -> None:
+    pending = [make_call(), make_call(phone=OTHER)]
+    answered = make_call(phone=THIRD, status=CallStatus.ANSWERED)
+    response = run_action(op, "place_now", [*pending, answered])
+    assert response.status_code == 200
+    assert response.templates[0].name == "esms_voice/admin/confirm_action.html"
+    html = response.content.decode()
+    assert "2 calls will be placed now. eSMS charges for each of them." in html
+    assert "Not pending" in html
+    assert "Status “Answered”: only pending calls are placed." in html
+    assert 'value="Yes, place 2 calls"' in html
+    assert apply_async.call_args_list == []
+
+    response = run_action(op, "place_now", [*pending, answered], post="yes")
+    assert messages_of(response) == ["2 calls queued, 1 skipped: not pending."]
+    assert sorted(enqueued(apply_async)) == sorted(c.pk for c in pending)
+
+
+def test_place_now_across_a_filtered_list(op: Client, apply_async: mock.Mock) -> None:
+    calls = [make_call(phone=f"0901{i:06d}", batch="b") for i in range(3)]
+    make_call(phone=THIRD, batch="other")
+    url = changelist_url(batch="b")
+    data = {"action": "place_now", "_selected_action": [calls[0].pk], "select_across": "1"}
+    response = op.post(url, {**data, "index": "0"})
+    assert "3 calls will be placed now" in response.content.decode()
+    assert 'name="select_across" value="1"' in response.content.decode()
+    response = op.post(url, {**data, "index": "0", "post": "yes"}, follow=True)
+    assert messages_of(response) == ["3 calls queued."]
+    assert sorted(enqueued(apply_async)) == sorted(c.pk for c in calls)
+
+
+def test_retry_makes_new_calls_linked_to_the_old_ones(
+    op: Client,
+    operator: User,
+    apply_async: mock.Mock,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    rejected = make_call(status=CallStatus.REJECTED, batch="june")
+    failed = make_call(phone=OTHER, status=CallStatus.ERROR)
+    answered = make_call(phone=THIRD, status=CallStatus.ANSWERED)
+    done_before = make_call(phone="0987000111", status=CallStatus.REJECTED)
+    make_call(phone="0987000111", retry_of=done_before)
+    selected = [rejected, failed, answered, done_before]
+
+    response = run_action(op, "retry_calls", selected)
+    html = response.content.decode()
+    assert "2 calls will be placed again, as new calls." in html
+    assert "Already retried." in html
+    assert "Not rejected or failed" in html
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_action(op, "retry_calls", selected, post="yes")
+    assert messages_of(response) == [
+        "2 calls queued, 2 skipped: not rejected or failed (1), already retried (1)."
+    ]
+    retries = VoiceCall.objects.filter(retry_of__in=[rejected, failed])
+    assert {(r.retry_of_id, r.phone, r.status) for r in retries} == {
+        (rejected.pk, PHONE, CallStatus.PENDING),
+        (failed.pk, OTHER, CallStatus.PENDING),
+    }
+    assert retries.get(retry_of=rejected).batch == "june"
+    assert {r.created_by for r in retries} == {operator}
+    assert sorted(enqueued(apply_async)) == sorted(r.pk for r in retries)
+
+
+def test_retry_needs_the_place_permission(no_place: Client) -> None:
+    rejected = make_call(status=CallStatus.REJECTED)
+    run_action(no_place, "retry_calls", [rejected], post="yes")
+    assert VoiceCall.objects.count() == 1
+
+
+def test_cancel_cancels_pending_calls_only(no_place: Client) -> None:
+    pending = make_call()
+    accepted = make_call(phone=OTHER, status=CallStatus.ACCEPTED)
+    response = run_action(no_place, "cancel_calls", [pending, accepted], post="yes")
+    assert messages_of(response) == [
+        "1 call canceled, 1 skipped: already sent to eSMS or finished."
+    ]
+    pending.refresh_from_db()
+    accepted.refresh_from_db()
+    assert (pending.status, accepted.status) == (CallStatus.CANCELED, CallStatus.ACCEPTED)
+
+
+def test_refresh_asks_esms_about_calls_it_has(no_place: Client) -> None:
+    known = make_call(status=CallStatus.ACCEPTED, smsid="SMS-1")
+    unsent = make_call(phone=OTHER)
+    event = CallbackEvent(old_status=CallStatus.ACCEPTED, new_status=CallStatus.ANSWERED)
+    with mock.patch.object(services, "refresh_status", return_value=event) as refresh:
+        response = run_action(no_place, "refresh_calls", [known, unsent], post="yes")
+    assert [c.args[0].pk for c in refresh.call_args_list] == [known.pk]
+    assert messages_of(response) == [
+        "1 call refreshed from eSMS (1 changed), 1 skipped: not sent to eSMS yet."
+    ]

@@ -1,0 +1,151 @@
+"""Placing one call from the add form, and reading pasted or uploaded numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from django_esms_voice.admin.rows import parse_csv, parse_pasted, split_variables
+from django_esms_voice.models import (
+    VoiceCall,
+)
+from django_esms_voice.states import CallStatus
+from tests.admin.helpers import (
+    CHANGELIST,
+    PHONE,
+    enqueued,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.admin.urls")]
+
+
+def add_data(**fields: str) -> dict[str, str]:
+    data = {
+        "phone": "+84 901 888 484",
+        "kind": "record",
+        "template_id": "1234",
+        "variables": "",
+        "voice": "",
+        "speed": "",
+        "ivr_key": "",
+        "number_forward": "",
+        "send_at_0": "",
+        "send_at_1": "",
+        "max_repeat": "",
+        "max_retry": "",
+        "time_wait_to_ivr": "",
+        "wait_retry": "",
+        "batch": "",
+    }
+    data.update(fields)
+    return data
+
+
+def test_the_add_form_places_one_call_through_the_services(
+    op: Client,
+    operator: User,
+    apply_async: mock.Mock,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    response = op.get(reverse("admin:esms_voice_voicecall_add"))
+    assert response.status_code == 200
+    assert "Place a call" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = op.post(
+            reverse("admin:esms_voice_voicecall_add"),
+            add_data(ivr_key="1", number_forward="028 7100 2454"),
+        )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    call = VoiceCall.objects.get()
+    assert (call.phone, call.number_forward, call.ivr_key) == (PHONE, "02871002454", 1)
+    assert call.created_by == operator
+    assert call.status == CallStatus.PENDING
+    assert enqueued(apply_async) == [call.pk]
+
+
+def test_the_add_form_takes_script_variables_one_per_line(op: Client) -> None:
+    response = op.post(
+        reverse("admin:esms_voice_voicecall_add"),
+        add_data(kind="template", variables="Nguyễn Văn An\n150.000", voice="female", speed="1"),
+    )
+    assert response.status_code == 302
+    call = VoiceCall.objects.get()
+    assert (call.kind, call.variables, call.voice, call.speed) == (
+        "template",
+        ["Nguyễn Văn An", "150.000"],
+        "female",
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"phone": "0901"}, "phone", "is not a valid Vietnamese phone number: it is too short"),
+        ({"phone": "+1 650 253 0000"}, "phone", "not Vietnam (+84)"),
+        (
+            {"kind": "template", "variables": "An||Binh"},
+            "variables",
+            "Value 1 contains '||'",
+        ),
+        ({"ivr_key": "1"}, "ivr_key", "give both or neither"),
+        ({"voice": "female"}, "variables", "belong to text-to-speech script calls"),
+        (
+            {"kind": "template", "ivr_key": "1", "number_forward": "0901888484"},
+            "ivr_key",
+            "recording calls only",
+        ),
+        ({"send_at_0": "2001-01-01", "send_at_1": "10:00"}, "send_at", "in the past"),
+    ],
+    ids=[
+        "short-phone",
+        "foreign-phone",
+        "separator",
+        "ivr-alone",
+        "voice-on-recording",
+        "ivr-on-script",
+        "past",
+    ],
+)
+def test_the_add_form_refuses_what_esms_would(
+    op: Client, fields: dict[str, str], field: str, message: str
+) -> None:
+    response = op.post(reverse("admin:esms_voice_voicecall_add"), add_data(**fields))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert message in " ".join(errors.get(field, [])), errors
+    assert len([e for messages in errors.values() for e in messages]) == 1, errors
+    assert not VoiceCall.objects.exists()
+
+
+def test_placing_a_call_needs_the_place_permission(no_place: Client) -> None:
+    add = reverse("admin:esms_voice_voicecall_add")
+    assert no_place.get(add).status_code == 403
+    assert no_place.post(add, add_data()).status_code == 403
+    html = no_place.get(reverse(CHANGELIST)).content.decode()
+    assert add not in html
+    assert "Call many numbers" not in html
+    assert not VoiceCall.objects.exists()
+
+
+def test_row_parsing() -> None:
+    assert split_variables("An, 150000") == ["An", "150000"]
+    assert split_variables("An, Binh\n150,000") == ["An, Binh", "150,000"]
+    assert split_variables("  ") == []
+    rows = parse_pasted("0901888484,,\n\n# note\n0912345678\tA, B\t")
+    assert [(r.line, r.phone, r.variables) for r in rows] == [
+        (1, "0901888484", []),
+        (4, "0912345678", ["A, B"]),
+    ]
+    rows = parse_csv(b'0901888484,"Nguyen, An",1\n')
+    assert [(r.line, r.phone, r.variables) for r in rows] == [
+        (1, "0901888484", ["Nguyen, An", "1"])
+    ]
+    with pytest.raises(Exception, match="not UTF-8"):
+        parse_csv("0901888484,Café".encode("latin-1"))
