@@ -35,9 +35,9 @@ def _no_credentials_in_environment(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Keep the developer's own eSMS environment out of these tests, and the cache clean."""
     monkeypatch.delenv("ESMS_VOICE_API_KEY", raising=False)
     monkeypatch.delenv("ESMS_VOICE_SECRET_KEY", raising=False)
-    conf._load.cache_clear()
+    conf.reset()
     yield
-    conf._load.cache_clear()
+    conf.reset()
 
 
 def esms_messages(value: object) -> list[checks.CheckMessage]:
@@ -154,7 +154,7 @@ def test_missing_secret_key_is_e002_naming_the_setting_and_the_environment_varia
 
 def test_no_setting_at_all_reports_both_credentials(settings: Any) -> None:
     del settings.ESMS_VOICE
-    conf._load.cache_clear()
+    conf.reset()
     found = [str(m.id) for m in checks.run_checks() if str(m.id).startswith("esms_voice.")]
     assert found == ["esms_voice.E001", "esms_voice.E002", "esms_voice.W001"]
 
@@ -281,7 +281,7 @@ def test_credentials_stay_out_of_repr_and_messages() -> None:
     }
     with override_settings(ESMS_VOICE=value):
         texts = [f"{m.msg} {m.hint}" for m in check_settings()]
-        loaded_repr = repr(conf._load()[0])
+        loaded_repr = repr(conf.loaded_settings())
         with pytest.raises(EsmsSettingsError) as caught:
             voice_settings()
     assert texts

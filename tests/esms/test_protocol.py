@@ -1,16 +1,26 @@
-"""The eSMS result-code table: every documented voice code, and unknown codes kept as they came."""
+"""The eSMS protocol tables: every documented result code, status, voice, endpoint and name."""
 
 from __future__ import annotations
 
 import pytest
 from django.utils import translation
 
+from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest
 from django_esms_voice.esms.protocol import (
     ACCEPTED,
     DUPLICATE_REQUEST,
+    IVR_KEYS,
     NOT_FOUND_YET,
+    REQUEST_ID_PARAM,
     RESULT_CODES,
+    SEND_STATUS_ORDER,
+    SEND_STATUSES,
+    SPEEDS,
+    VOICES,
+    CallOutcome,
     CodeKind,
+    Endpoint,
+    call_outcome,
     describe_code,
 )
 
@@ -92,3 +102,54 @@ def test_an_unknown_code_is_kept_as_it_came_and_treated_as_a_refusal(
 def test_an_unknown_code_does_not_join_the_table() -> None:
     describe_code("999")
     assert "999" not in RESULT_CODES
+
+
+# The other tables, against esms-docs/voice-api.md.
+
+
+def test_each_endpoint_spells_the_request_id_as_the_docs_do() -> None:
+    assert REQUEST_ID_PARAM == {
+        Endpoint.MAKE_CALL_RECORD: "RequestID",  # this endpoint alone
+        Endpoint.MAKE_CALL_TEMPLATE: "RequestId",
+    }
+    assert RecordCallRequest.endpoint == "MakeCallRecord_V2"
+    assert TemplateCallRequest.endpoint == "MakeCallTemplate_V2"
+
+
+def test_send_status_values_and_their_order() -> None:
+    assert sorted(SEND_STATUSES) == [2, 5, 7]
+    # 2 waiting to send, then 7 sent and waiting for the report, then 5 finished.
+    assert SEND_STATUS_ORDER == (2, 7, 5)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "outcome"),
+    [
+        ("ANSWERED", CallOutcome.ANSWERED),
+        ("NO ANSWER", CallOutcome.NO_ANSWER),  # callbacks
+        ("NOANSWERED", CallOutcome.NO_ANSWER),  # GetSendStatus, as documented
+        ("NO ANSWERED", CallOutcome.NO_ANSWER),
+        ("", CallOutcome.UNKNOWN),  # a failure carries no CallStatus
+        ("BUSY", CallOutcome.UNKNOWN),  # undocumented: says nothing, never a crash
+    ],
+)
+def test_call_status_spellings_and_what_they_mean(spelling: str, outcome: CallOutcome) -> None:
+    assert call_outcome(spelling) is outcome
+
+
+def test_the_documented_voices_speeds_and_ivr_keys() -> None:
+    assert list(VOICES) == ["male", "female", "hatieumai", "ngoclam"]
+    assert list(SPEEDS) == [-3, -2, -1, 0, 1, 2, 3]
+    assert list(IVR_KEYS) == list(range(10))
+    with translation.override("en"):
+        assert str(VOICES["ngoclam"]) == "Huế female (Ngọc Lam)"
+
+
+def test_the_voice_column_offers_the_protocol_voices_with_their_labels() -> None:
+    from django_esms_voice.models import VoiceCall
+
+    field = VoiceCall._meta.get_field("voice")
+    assert [value for value, _label in field.choices] == list(VOICES)
+    with translation.override("vi"):
+        labels = dict(field.choices)
+        assert labels["male"] == str(VOICES["male"])
