@@ -20,12 +20,12 @@ from django.utils import translation
 import django_esms_voice
 from django_esms_voice import services
 from django_esms_voice.admin import actions as admin_actions
+from django_esms_voice.api.serializers import VoiceCallCreateSerializer
 from django_esms_voice.esms.payloads import TemplateCallRequest
 from django_esms_voice.esms.phone import normalize_phone
 from django_esms_voice.esms.protocol import describe_code
 from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
 from django_esms_voice.management.commands.esms_voice_call import Command as CallCommand
-from django_esms_voice.serializers import VoiceCallCreateSerializer
 from tests.conftest import MISSING_PREFIX, service_unavailable
 
 PACKAGE = Path(django_esms_voice.__file__).parent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -10,19 +11,20 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from .conf import VOICES
-from .esms.phone import normalize_phone, repeats
-from .exceptions import EsmsInputError
-from .models import CallKind, VoiceCall
-from .states import CallStatus
+from .. import options, services
+from ..esms.phone import normalize_phone
+from ..exceptions import EsmsInputError
+from ..models import VoiceCall
+from ..options import CallKind
+from ..states import CallStatus
 
 #: Most calls one batch request may create.
 MAX_BATCH_SIZE = 1000
 #: Longest metadata, as JSON, one call may carry.
 MAX_METADATA_LENGTH = 10_000
 
-#: EsmsInputError.field → the serializer field the error belongs to.
-_ERROR_FIELDS = {"ivr": "ivr_key"}
+#: EsmsInputError.field (a request field, as eSMS names it) → the API field it belongs to.
+ERROR_FIELDS = {o.request_field: o.name for o in options.OPTIONS if o.request_field is not None}
 
 
 def _has_nul(value: Any) -> bool:
@@ -73,37 +75,36 @@ class VoiceCallSerializer(serializers.ModelSerializer[VoiceCall]):
         return f"{content_type.app_label}.{content_type.model}" if content_type else None
 
 
-class VoiceCallCreateSerializer(serializers.ModelSerializer[VoiceCall]):
-    """What creating a call takes; checked the way eSMS will check it, field by field."""
+class VoiceCallCreateSerializer(serializers.Serializer[Any]):
+    """What creating a call takes: every call option (options.py), checked as eSMS will check it."""
 
-    kind = serializers.ChoiceField(choices=CallKind.choices, default=CallKind.RECORD)
-    # Longer than the columns: "+84 (90) 188-84-84" is stored as 0901888484.
-    phone = serializers.CharField(max_length=32, help_text=_("A Vietnamese phone number."))
-    number_forward = serializers.CharField(
-        max_length=32,
-        required=False,
-        allow_blank=True,
-        help_text=_("Number to forward to when the listener presses the IVR key."),
-    )
-    variables = serializers.ListField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
-        required=False,
-        help_text=_("Values of the script's variables, in order (script calls only)."),
-    )
-    voice = serializers.ChoiceField(choices=VOICES, required=False, allow_blank=True)
-    speed = serializers.IntegerField(min_value=-3, max_value=3, required=False, allow_null=True)
-    ivr_key = serializers.IntegerField(min_value=0, max_value=9, required=False, allow_null=True)
+    #: What the API says or requires beyond the options' declaration.
+    field_overrides: dict[str, dict[str, Any]] = {
+        "kind": {"required": False, "default": CallKind.RECORD},
+        "phone": {"help_text": _("A Vietnamese phone number.")},
+        "variables": {
+            "help_text": _("Values of the script's variables, in order (script calls only).")
+        },
+    }
+
+    # A JSON object (not any JSON value), bounded below.
     metadata = serializers.DictField(
         required=False, help_text=_("Your own data about the call, kept with it (a JSON object).")
     )
 
-    class Meta:
-        model = VoiceCall
-        fields = (
-            "kind", "template_id", "phone", "variables", "voice", "speed", "number_forward",
-            "ivr_key", "max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry", "send_at",
-            "batch", "metadata",
-        )  # fmt: skip
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        """Return a field per call option, in the options' order; declared fields win."""
+        declared = super().get_fields()
+        fields: dict[str, serializers.Field[Any, Any, Any, Any]] = {}
+        for option in options.OPTIONS:
+            if option.name in declared:
+                fields[option.name] = declared[option.name]
+                continue
+            # What the model cannot store blank must be given (its default aside).
+            kwargs = {"required": not option.model_field.blank}
+            kwargs.update(self.field_overrides.get(option.name, {}))
+            fields[option.name] = option.serializer_field(**kwargs)
+        return fields
 
     def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
         """Refuse metadata too large to keep, or with NUL characters (PostgreSQL refuses them)."""
@@ -117,22 +118,11 @@ class VoiceCallCreateSerializer(serializers.ModelSerializer[VoiceCall]):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Run the model's eSMS validation and return the normalised values."""
-        call = VoiceCall(**attrs)
-        for name in ("voice", "number_forward", "batch"):
-            if getattr(call, name) is None:
-                setattr(call, name, "")
-        try:
-            call.validate_for_esms()
-        except EsmsInputError as exc:
-            field = _ERROR_FIELDS.get(exc.field, exc.field)
-            if field not in self.fields:
-                field = api_settings.NON_FIELD_ERRORS_KEY
-            raise serializers.ValidationError({field: [str(exc.message)]}) from None
-        normalised = {**attrs, "phone": call.phone}
-        if "number_forward" in attrs:
-            normalised["number_forward"] = call.number_forward
-        return normalised
+        """Check the call as eSMS will (services.check_calls); return what was given, normalised."""
+        [checked] = services.check_calls([attrs])
+        if checked.error is not None:
+            raise serializers.ValidationError(field_errors(checked.error, self.fields))
+        return {name: checked.values[name] for name in attrs}
 
 
 class VoiceCallBatchSerializer(serializers.Serializer[Any]):
@@ -153,24 +143,37 @@ class VoiceCallBatchSerializer(serializers.Serializer[Any]):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Refuse a number already in the batch (compared normalised), unless allow_repeats."""
-        if attrs["allow_repeats"]:
-            return attrs
-        repeated = repeats(row["phone"] for row in attrs["calls"])
-        if repeated:
-            message = _(
-                "The same number as call %(index)d of this batch. Send “allow_repeats”: true "
-                "to call it more than once."
-            )
-            raise serializers.ValidationError(
-                {
-                    "calls": {
-                        str(index): {"phone": [message % {"index": earlier}]}
-                        for index, earlier in repeated.items()
-                    }
-                }
-            )
+        """Check the rows together (services.check_calls): a number repeated, unless allowed."""
+        checked = services.check_calls(attrs["calls"], allow_repeats=attrs["allow_repeats"])
+        errors = {
+            str(index): batch_row_errors(row.error)
+            for index, row in enumerate(checked)
+            if row.error is not None
+        }
+        if errors:
+            raise serializers.ValidationError({"calls": errors})
         return attrs
+
+
+def field_errors(
+    error: EsmsInputError, fields: Mapping[str, Any] | None = None
+) -> dict[str, list[str]]:
+    """Return a check's error under the serializer field it belongs to (else non-field errors)."""
+    field = ERROR_FIELDS.get(error.field, error.field)
+    if field not in (fields if fields is not None else options.BY_NAME):
+        field = api_settings.NON_FIELD_ERRORS_KEY
+    return {field: [str(error.message)]}
+
+
+def batch_row_errors(error: EsmsInputError) -> dict[str, list[str]]:
+    """Return one batch row's error; a repeated number says how to call it more than once."""
+    if isinstance(error, services.RepeatedPhone):
+        message = _(
+            "The same number as call %(index)d of this batch. Send “allow_repeats”: true "
+            "to call it more than once."
+        )
+        return {"phone": [message % {"index": error.earlier}]}
+    return field_errors(error)
 
 
 class VoiceCallBatchResultSerializer(serializers.Serializer[Any]):

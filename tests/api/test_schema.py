@@ -1,0 +1,135 @@
+"""The API's OpenAPI schema: valid, this API only, and true of the live API (schemathesis)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from django_esms_voice.models import VoiceCall
+from django_esms_voice.states import CallStatus
+from tests.api.helpers import (
+    HIDDEN,
+    SCHEMA,
+    new_call,
+)
+
+pytestmark = pytest.mark.urls("tests.api.urls")
+
+
+@pytest.fixture
+def schema(client: Any) -> dict[str, Any]:
+    """The generated OpenAPI schema, as JSON."""
+    response = client.get(SCHEMA, HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+@pytest.mark.django_db
+def test_the_schema_is_valid_openapi_and_covers_this_api_only(schema: dict[str, Any]) -> None:
+    from drf_spectacular.validation import validate_schema
+
+    validate_schema(schema)
+    operations = {
+        (route, method) for route, item in schema["paths"].items() for method in item
+    }  # fmt: skip
+    assert operations == {
+        ("/api/esms-voice/calls/", "get"),
+        ("/api/esms-voice/calls/", "post"),
+        ("/api/esms-voice/calls/{uuid}/", "get"),
+        ("/api/esms-voice/calls/{uuid}/cancel/", "post"),
+    }
+    components = schema["components"]["schemas"]
+    assert not HIDDEN & set(components["VoiceCall"]["properties"])
+    create = schema["paths"]["/api/esms-voice/calls/"]["post"]
+    assert set(create["responses"]) >= {"201", "400", "403"}
+    assert "409" in schema["paths"]["/api/esms-voice/calls/{uuid}/cancel/"]["post"]["responses"]
+    parameters = {p["name"] for p in schema["paths"]["/api/esms-voice/calls/"]["get"]["parameters"]}
+    assert parameters >= {"status", "kind", "batch", "phone", "created_after", "cursor"}
+
+
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    """Return an HTTP Basic Authorization header."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def live_calls(live_server: Any, transactional_db: Any) -> tuple[str, dict[str, str]]:
+    """The live server's URL, a superuser's credentials, and a few calls to look at."""
+    User.objects.create_superuser("fuzz", password="fuzz-pw")
+    for index in range(3):
+        new_call(batch=f"b{index}", metadata={"index": index})
+    return live_server.url, basic_auth("fuzz", "fuzz-pw")
+
+
+@pytest.mark.timeout(120)
+def test_schemathesis_against_the_live_schema(live_calls: tuple[str, dict[str, str]]) -> None:
+    """Every documented operation, with generated input: no 5xx, answers match the schema."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    base_url, headers = live_calls
+    api = schemathesis.openapi.from_url(f"{base_url}{SCHEMA}?format=json")
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert {op.label for op in operations} == {
+        "GET /api/esms-voice/calls/",
+        "POST /api/esms-voice/calls/",
+        "GET /api/esms-voice/calls/{uuid}/",
+        "POST /api/esms-voice/calls/{uuid}/cancel/",
+    }
+    statuses: dict[str, set[int]] = {}
+
+    def fuzz(operation: Any, mode: Any) -> None:
+        # Valid input: every check. Invalid input: it must be refused, never crash the server.
+        used = checks if mode is GenerationMode.POSITIVE else [not_a_server_error]
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @hypothesis_settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            response = case.call_and_validate(base_url=base_url, headers=headers, checks=used)
+            statuses.setdefault(f"{mode.value} {operation.label}", set()).add(response.status_code)
+
+        check()
+
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            fuzz(operation, mode)
+    # Random uuids name no call: look at real ones too, through the same checks.
+    by_label = {op.label: op for op in operations}
+    for call in VoiceCall.objects.filter(status=CallStatus.PENDING)[:2]:
+        for label in (
+            "GET /api/esms-voice/calls/{uuid}/",
+            "POST /api/esms-voice/calls/{uuid}/cancel/",
+        ):
+            case = by_label[label].Case(path_parameters={"uuid": str(call.uuid)})
+            response = case.call_and_validate(base_url=base_url, headers=headers, checks=checks)
+            statuses.setdefault(f"known {label}", set()).add(response.status_code)
+    assert statuses["known POST /api/esms-voice/calls/{uuid}/cancel/"] == {200}
+    assert statuses["known GET /api/esms-voice/calls/{uuid}/"] == {200}
+    # The generated input reached the success path of each operation, not only its errors.
+    assert 201 in statuses["positive POST /api/esms-voice/calls/"], statuses
+    assert 200 in statuses["positive GET /api/esms-voice/calls/"], statuses
+    assert 400 in statuses["negative POST /api/esms-voice/calls/"], statuses
