@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from . import services
 from .conf import voice_settings
-from .esms.payloads import CallResult, MalformedResult, parse_call_result
+from .esms.payloads import CallResult, parse_delivery
 from .models import EventOutcome, EventSource
 from .signing import is_valid_token
 
@@ -128,21 +128,6 @@ def body_fields(request: Request) -> tuple[list[tuple[Any, Any]], str]:
     if isinstance(data, dict):
         return list(data.items()), ""
     return [], "body is not an object"
-
-
-def parse_delivery(pairs: Iterable[tuple[Any, Any]]) -> tuple[CallResult | None, str]:
-    """Parse a delivery's fields; return (result, "") or (None, why it is invalid)."""
-    fields: dict[str, str] = {}
-    for key, value in pairs:
-        name, text = str(key), str(value)
-        if fields.setdefault(name, text) != text:
-            return None, f"parameter {name[:40]!r} repeated with different values"
-    if "SendStatus" not in fields:
-        return None, "SendStatus is missing"
-    try:
-        return parse_call_result(fields), ""
-    except MalformedResult as exc:
-        return None, str(exc)
 
 
 class AlwaysJSON(DefaultContentNegotiation):

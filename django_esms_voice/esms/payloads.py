@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
@@ -381,3 +381,18 @@ def parse_call_result(data: Mapping[str, Any]) -> CallResult:
         cid=_short_text(data, name["cid"], 40),
         raw=dict(data),
     )
+
+
+def parse_delivery(pairs: Iterable[tuple[Any, Any]]) -> tuple[CallResult | None, str]:
+    """Parse a callback's fields (query and body); return (result, "") or (None, why not)."""
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        name, text = str(key), str(value)
+        if fields.setdefault(name, text) != text:
+            return None, f"parameter {name[:40]!r} repeated with different values"
+    if RESULT_FIELDS["send_status"] not in fields:
+        return None, "SendStatus is missing"
+    try:
+        return parse_call_result(fields), ""
+    except MalformedResult as exc:
+        return None, str(exc)

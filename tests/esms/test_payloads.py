@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 
 from django_esms_voice.esms.client import EsmsVoiceClient
-from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest
+from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest, parse_delivery
 from django_esms_voice.esms.phone import is_valid_phone, normalize_phone
 from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
 
@@ -378,3 +378,34 @@ def test_any_text_normalises_or_raises_invalid_phone_number(text):
     assert normalize_phone(national) == national
     if national.startswith("0"):
         assert normalize_phone("+84" + national[1:]) == national
+
+
+# A callback's fields, query and body together
+
+
+def test_a_delivery_is_parsed_from_its_pairs():
+    result, why = parse_delivery(
+        [("ReferenceId", "SMS-1"), ("SendStatus", "5"), ("CallStatus", "ANSWERED")]
+    )
+    assert why == ""
+    assert result is not None
+    assert (result.reference_id, result.send_status, result.call_status) == ("SMS-1", 5, "ANSWERED")
+
+
+@pytest.mark.parametrize(
+    ("pairs", "why"),
+    [
+        ([("ReferenceId", "SMS-1")], "SendStatus is missing"),
+        ([("SendStatus", "5"), ("SendStatus", "2")], "parameter 'SendStatus' repeated"),
+        ([("SendStatus", "9")], "SendStatus 9 is not one of (2, 5, 7)"),
+    ],
+)
+def test_a_delivery_that_is_not_a_result_says_why(pairs, why):
+    result, error = parse_delivery(pairs)
+    assert result is None
+    assert why in error
+
+
+def test_a_parameter_repeated_with_the_same_value_is_one_value():
+    result, why = parse_delivery([("SendStatus", "7"), ("SendStatus", "7")])
+    assert (why, result and result.send_status) == ("", 7)
