@@ -22,7 +22,7 @@ from django_esms_voice.states import CallStatus
 
 pytest_plugins = ["django_esms_voice.testing"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "testing.md"
 PHONE = "0901888484"
 LOCMEM = {
