@@ -1,4 +1,9 @@
-"""Call statuses, their order, which are final, and the one rule that decides an update."""
+"""Call statuses and every move between them: eSMS's results, claim, release, cancel, retry.
+
+decide() judges what eSMS reports; the named source sets are what the conditional UPDATEs
+in services/ filter on; advance_writes() is what a result that moves its call on writes,
+applied in Python by the general path and built into SQL by the PostgreSQL fast path.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
+from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext_lazy as _
 
 from .esms.payloads import CallResult
@@ -57,6 +63,13 @@ AWAITING_RESULT = frozenset({CallStatus.ACCEPTED, CallStatus.IN_PROGRESS})
 #: Calls a retry may copy: eSMS refused them, or we gave up sending them. Not "unknown":
 #: eSMS placed and charged that one, a retry would ring the number twice.
 RETRYABLE = frozenset({CallStatus.REJECTED, CallStatus.ERROR})
+#: Calls a worker may claim (→ submitting): waiting to be sent.
+CLAIMABLE = frozenset({CallStatus.PENDING})
+#: Claimed calls, being sent: placing moves them on (accepted, rejected, error) or releases
+#: them back to pending for another attempt; the sweep releases one whose worker died.
+CLAIMED = frozenset({CallStatus.SUBMITTING})
+#: Calls an operator may cancel: not sent yet (and never attempted: see cancelable()).
+CANCELABLE = frozenset({CallStatus.PENDING})
 
 #: Our status for what eSMS's CallStatus says about a finished call (esms.protocol's table).
 OUTCOME_STATUSES: dict[CallOutcome, CallStatus] = {
@@ -91,22 +104,18 @@ class Verdict(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    """The verdict and whether the status column changes."""
+    """What decide() says about an incoming status."""
 
     verdict: Verdict
-
-    @property
-    def changes_status(self) -> bool:
-        """Whether the call's status column is rewritten."""
-        return self.verdict in (Verdict.ADVANCE, Verdict.CORRECTION)
 
 
 def decide(current: str, incoming: str, *, authoritative: bool = False) -> Decision:
     """Decide what an incoming status does to a call: the only place this rule lives."""
     if incoming == current:
         return Decision(Verdict.SAME)
-    if incoming == CallStatus.CANCELED and current != CallStatus.PENDING:
-        return Decision(Verdict.STALE)  # only a call not sent yet can be canceled
+    if incoming == CallStatus.CANCELED:
+        # Only a call not sent yet can be canceled.
+        return Decision(Verdict.ADVANCE if current in CANCELABLE else Verdict.STALE)
     if incoming == CallStatus.UNKNOWN:
         # The sweep's give-up: only a call eSMS accepted and never reported on.
         return Decision(Verdict.ADVANCE if current in AWAITING_RESULT else Verdict.STALE)
@@ -179,3 +188,113 @@ def status_label(value: str) -> str:
 def sources_for(incoming: str) -> frozenset[str]:
     """Return the statuses from which `incoming` is an advance (for conditional UPDATEs)."""
     return frozenset(s for s in CallStatus.values if decide(s, incoming).verdict is Verdict.ADVANCE)
+
+
+# ----------------------------------------------------------------------------- operator moves
+
+
+def cancelable() -> models.Q:
+    """Select the calls cancel may move: pending and never attempted.
+
+    A pending call with attempts went back to pending after a timeout: eSMS may already have
+    it and ring, so canceling it would hide the result eSMS reports.
+    """
+    return models.Q(status__in=CANCELABLE, attempts=0)
+
+
+def can_cancel(status: str, attempts: int) -> bool:
+    """Say whether cancel may move a call: what cancelable() selects, for one call."""
+    return status in CANCELABLE and attempts == 0
+
+
+def can_retry(status: str, *, retried: bool) -> bool:
+    """Say whether a call may be placed again: refused or given up, and once only.
+
+    A second retry of the same call would ring the number once more for one request.
+    """
+    return status in RETRYABLE and not retried
+
+
+def result_due_since() -> Greatest:
+    """When a call's result became due: eSMS took it (else it was created), or its send_at.
+
+    The sweep polls and gives up by it; the admin's "no result after" filter lists by it.
+    """
+    taken = Coalesce("submitted_at", "created_at")
+    return Greatest(taken, Coalesce("send_at", taken))
+
+
+# ----------------------------------------------------------------------------- column writes
+
+
+class How(enum.Enum):
+    """How a status move writes a column."""
+
+    SET = "set"  # the value
+    FILL = "fill"  # the value if the column is empty (None or ""), else what it holds
+    APPEND = "append"  # the column (a JSON list) with the value added, the last `kept` kept
+
+
+class _Now:
+    """The time of the write, in whichever path makes it (a marker)."""
+
+    def __repr__(self) -> str:
+        return "NOW"
+
+
+NOW = _Now()
+
+
+@dataclass(frozen=True)
+class Write:
+    """One column written by a move: how, and with what (NOW: the time of the write)."""
+
+    how: How
+    value: Any
+    kept: int = 0
+
+    def applied(self, current: Any, now: Any) -> Any:
+        """Return the column's new value, given what it holds and the time of the write."""
+        value = now if self.value is NOW else self.value
+        if self.how is How.FILL:
+            return value if current in (None, "") else current
+        if self.how is How.APPEND:
+            return [*current, value][-self.kept :]
+        return value
+
+
+def seen_writes(*, fingerprint: str, reference: str, kept: int) -> dict[str, Write]:
+    """What every judged result writes, whatever its verdict: it was seen, for this call.
+
+    Its fingerprint joins the call's last `kept` ones (a repeat is then a duplicate), and a
+    call accepted through 124, which carries no SMSID, adopts the ReferenceId.
+    """
+    writes = {"event_fingerprints": Write(How.APPEND, fingerprint, kept)}
+    if reference:
+        writes["smsid"] = Write(How.FILL, reference)
+    return writes
+
+
+def advance_writes(incoming: str, values: Mapping[str, Any]) -> dict[str, Write]:
+    """What a result that moves its call to `incoming` writes: the one table of it.
+
+    `values` are the result columns it carries. An advance means eSMS has the call: a call
+    revived from "error" is open again (or final now), its last error no longer describes
+    it, and it was submitted by now.
+    """
+    return {
+        **{name: Write(How.SET, value) for name, value in values.items()},
+        "status": Write(How.SET, incoming),
+        "completed_at": Write(How.SET, NOW if incoming in FINAL else None),
+        "last_error_code": Write(How.SET, ""),
+        "last_error_message": Write(How.SET, ""),
+        "submitted_at": Write(How.FILL, NOW),
+        "updated_at": Write(How.SET, NOW),
+    }
+
+
+def apply_writes(call: Any, writes: Mapping[str, Write], now: Any) -> list[str]:
+    """Make the writes on a call in memory; return the columns written."""
+    for name, write in writes.items():
+        setattr(call, name, write.applied(getattr(call, name), now))
+    return list(writes)

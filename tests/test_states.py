@@ -8,13 +8,21 @@ import pytest
 
 from django_esms_voice.esms.payloads import CallResult, parse_call_result
 from django_esms_voice.states import (
+    CANCELABLE,
     FINAL,
+    NOW,
     CallStatus,
-    Decision,
+    How,
     Merge,
     Verdict,
+    Write,
+    advance_writes,
+    apply_writes,
+    can_cancel,
+    can_retry,
     decide,
     merge,
+    seen_writes,
     sources_for,
     status_for_result,
 )
@@ -116,18 +124,8 @@ def test_the_rules_in_words(
     assert decide(current, incoming, authoritative=authoritative).verdict is verdict
 
 
-@pytest.mark.parametrize(
-    ("verdict", "changes"),
-    [
-        (Verdict.ADVANCE, True),
-        (Verdict.CORRECTION, True),
-        (Verdict.SAME, False),
-        (Verdict.STALE, False),
-        (Verdict.CONFLICT, False),
-    ],
-)
-def test_only_advances_and_corrections_rewrite_the_status(verdict: Verdict, changes: bool) -> None:
-    assert Decision(verdict).changes_status is changes
+#: The verdicts that rewrite a call's status column.
+MOVES = (Verdict.ADVANCE, Verdict.CORRECTION)
 
 
 def test_canceled_and_rejected_never_change() -> None:
@@ -135,7 +133,7 @@ def test_canceled_and_rejected_never_change() -> None:
         for incoming in S.values:
             for authoritative in (False, True):
                 decision = decide(current, incoming, authoritative=authoritative)
-                assert not decision.changes_status, (current, incoming, authoritative)
+                assert decision.verdict not in MOVES, (current, incoming, authoritative)
 
 
 def test_no_final_status_ever_goes_back_to_an_open_one() -> None:
@@ -144,7 +142,7 @@ def test_no_final_status_ever_goes_back_to_an_open_one() -> None:
         for incoming in open_statuses:
             if current == S.ERROR and incoming in (S.ACCEPTED, S.IN_PROGRESS):
                 continue  # eSMS has the call after all: documented exception
-            assert not decide(current, incoming, authoritative=True).changes_status
+            assert decide(current, incoming, authoritative=True).verdict not in MOVES
 
 
 # ----------------------------------------------------------------------------- sources_for
@@ -175,6 +173,113 @@ def test_sources_for_results() -> None:
             S.UNKNOWN,
         }, result
     assert sources_for(S.PENDING) == frozenset()
+
+
+def test_cancel_and_decide_name_the_same_sources() -> None:
+    assert sources_for(S.CANCELED) == CANCELABLE
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts", "cancelable"),
+    [
+        (S.PENDING, 0, True),
+        # Back to pending after a timeout: eSMS may have it and ring.
+        (S.PENDING, 1, False),
+        (S.SUBMITTING, 0, False),
+        (S.ACCEPTED, 1, False),
+        (S.ERROR, 1, False),
+        (S.CANCELED, 0, False),
+    ],
+)
+def test_only_a_call_never_attempted_can_be_canceled(
+    status: str, attempts: int, cancelable: bool
+) -> None:
+    assert can_cancel(status, attempts) is cancelable
+
+
+@pytest.mark.parametrize(
+    ("status", "retried", "allowed"),
+    [
+        (S.REJECTED, False, True),
+        (S.ERROR, False, True),
+        (S.REJECTED, True, False),  # one retry per call
+        (S.ERROR, True, False),
+        (S.UNKNOWN, False, False),  # eSMS placed and charged it: a retry would ring twice
+        (S.NO_ANSWER, False, False),
+        (S.PENDING, False, False),
+    ],
+)
+def test_a_call_is_retried_once_and_only_when_refused_or_given_up(
+    status: str, retried: bool, allowed: bool
+) -> None:
+    assert can_retry(status, retried=retried) is allowed
+
+
+# ----------------------------------------------------------------------------- writes
+
+
+class _Call:
+    """A call's columns, as plain attributes."""
+
+    def __init__(self, **columns: object) -> None:
+        self.__dict__.update(columns)
+
+
+@pytest.mark.parametrize(
+    ("write", "current", "expected"),
+    [
+        (Write(How.SET, "x"), "old", "x"),
+        (Write(How.SET, None), "old", None),
+        (Write(How.SET, NOW), None, "now"),
+        (Write(How.FILL, "x"), "", "x"),
+        (Write(How.FILL, "x"), None, "x"),
+        (Write(How.FILL, "x"), "kept", "kept"),
+        (Write(How.FILL, NOW), None, "now"),
+        (Write(How.FILL, NOW), "earlier", "earlier"),
+        (Write(How.APPEND, "c", 2), ["a", "b"], ["b", "c"]),
+        (Write(How.APPEND, "c", 5), [], ["c"]),
+    ],
+)
+def test_a_write_gives_the_column_its_new_value(write: Write, current: object, expected: object):
+    assert write.applied(current, "now") == expected
+
+
+def test_an_advance_writes_the_result_status_and_clears_what_no_longer_holds() -> None:
+    call = _Call(
+        status=S.ERROR, duration=None, completed_at="then", last_error_code="timeout",
+        last_error_message="gave up", submitted_at=None, updated_at="then",
+    )  # fmt: skip
+
+    written = apply_writes(call, advance_writes(S.IN_PROGRESS, {"duration": 0}), "now")
+
+    assert set(written) == {
+        "duration", "status", "completed_at", "last_error_code", "last_error_message",
+        "submitted_at", "updated_at",
+    }  # fmt: skip
+    assert vars(call) == {
+        "status": S.IN_PROGRESS, "duration": 0, "completed_at": None, "last_error_code": "",
+        "last_error_message": "", "submitted_at": "now", "updated_at": "now",
+    }  # fmt: skip
+
+
+def test_a_final_advance_completes_the_call_and_keeps_its_submission_time() -> None:
+    writes = advance_writes(S.ANSWERED, {})
+    call = _Call(**{**dict.fromkeys(writes, ""), "submitted_at": "earlier"})
+
+    apply_writes(call, writes, "now")
+
+    assert (call.status, call.completed_at, call.submitted_at) == (S.ANSWERED, "now", "earlier")
+
+
+def test_a_seen_result_keeps_its_fingerprint_and_adopts_a_missing_smsid() -> None:
+    call = _Call(event_fingerprints=["a", "b"], smsid="")
+
+    apply_writes(call, seen_writes(fingerprint="c", reference="SMSID", kept=2), "now")
+    assert (call.event_fingerprints, call.smsid) == (["b", "c"], "SMSID")
+
+    apply_writes(call, seen_writes(fingerprint="d", reference="OTHER", kept=2), "now")
+    assert (call.event_fingerprints, call.smsid) == (["c", "d"], "SMSID")
+    assert "smsid" not in seen_writes(fingerprint="e", reference="", kept=2)
 
 
 # ----------------------------------------------------------------------------- merge
