@@ -15,7 +15,7 @@ from django_esms_voice.models import CallbackEvent, EventOutcome, VoiceCall
 from django_esms_voice.signals import call_status_changed
 from django_esms_voice.states import CallStatus
 
-from .test_callbacks import answered, deliver, make_call
+from .helpers import answered, deliver, make_call
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
