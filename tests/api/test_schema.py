@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +21,8 @@ from tests.api.helpers import (
 )
 
 pytestmark = pytest.mark.urls("tests.api.urls")
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -133,3 +139,24 @@ def test_schemathesis_against_the_live_schema(live_calls: tuple[str, dict[str, s
     assert 201 in statuses["positive POST /api/esms-voice/calls/"], statuses
     assert 200 in statuses["positive GET /api/esms-voice/calls/"], statuses
     assert 400 in statuses["negative POST /api/esms-voice/calls/"], statuses
+
+
+def test_the_api_works_without_drf_spectacular() -> None:
+    """drf-spectacular is the optional "api" extra: without it there is no schema/, only that."""
+    code = (
+        "import sys; sys.modules['drf_spectacular'] = None\n"
+        "import django; django.setup()\n"
+        "from django_esms_voice import api_urls\n"
+        "print(sorted(p.name for p in api_urls.urlpatterns))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "ESMS_VOICE_TEST_DB": "sqlite",
+    }
+    result = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[0] == "['call-cancel', 'call-detail', 'call-list']"
