@@ -270,3 +270,10 @@ def test_the_documented_logging_snippet_masks_every_request_logger(
     written = done.stdout + done.stderr
     assert written.count(f"/{MASK}/") == 6, written
     assert TOKEN not in written, written
+
+
+def test_the_filter_path_of_earlier_logging_configs_still_names_the_filter() -> None:
+    from django.utils.module_loading import import_string
+
+    old = import_string("django_esms_voice.redaction.RedactSecretsFilter")
+    assert old is RedactSecretsFilter
