@@ -19,6 +19,7 @@ from rest_framework.throttling import BaseThrottle
 from .. import services
 from ..conf import API_THROTTLE_SCOPE
 from ..models import VoiceCall
+from ..states import CANCELABLE
 from . import idempotency
 from .permissions import VoiceCallPermission
 from .schema import SPECTACULAR
@@ -144,14 +145,16 @@ class VoiceCallViewSet(
     def cancel(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Cancel a call that has not been sent yet; 409 when it is already on its way."""
         call = self.get_object()
-        if not services.cancel_call(call):
-            call.refresh_from_db(fields=["status"])
-            return Response(
-                {
-                    "detail": _("Only a pending call can be canceled; this one is %(status)s.")
-                    % {"status": call.status}
-                },
-                status=status.HTTP_409_CONFLICT,
+        if services.cancel_call(call):
+            call.refresh_from_db()
+            return Response(VoiceCallSerializer(call).data)
+        call.refresh_from_db(fields=["status"])
+        if call.status in CANCELABLE:  # back to pending after a lost answer: eSMS may have it
+            detail = _(
+                "This call was sent to eSMS once already and may still ring: it cannot be canceled."
             )
-        call.refresh_from_db()
-        return Response(VoiceCallSerializer(call).data)
+        else:
+            detail = _("Only a pending call can be canceled; this one is %(status)s.") % {
+                "status": call.status
+            }
+        return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)

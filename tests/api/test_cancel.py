@@ -45,6 +45,19 @@ def test_cancel_a_call_that_is_not_pending_is_409(admin: APIClient, status: str)
 
 
 @pytest.mark.django_db
+def test_a_pending_call_sent_once_is_409_saying_it_may_still_ring(admin: APIClient) -> None:
+    """Back to pending after a lost answer, eSMS may have it: 409, and not "it is pending"."""
+    call = new_call()
+    VoiceCall.objects.filter(pk=call.pk).update(attempts=1)
+    response = admin.post(f"{CALLS}{call.uuid}/cancel/")
+    assert response.status_code == 409
+    assert "sent to eSMS" in response.data["detail"]
+    assert "this one is pending" not in response.data["detail"]
+    call.refresh_from_db()
+    assert call.status == CallStatus.PENDING
+
+
+@pytest.mark.django_db
 def test_cancel_an_unknown_call_is_404(admin: APIClient) -> None:
     assert admin.post(f"{CALLS}{uuid.uuid4()}/cancel/").status_code == 404
 
