@@ -331,3 +331,11 @@ def names(*, kinds: Sequence[str] | None = None) -> tuple[str, ...]:
     if kinds is None:
         return NAMES
     return tuple(option.name for option in OPTIONS if option.kinds & set(kinds))
+
+
+def option_name(field: str) -> str:
+    """Return the option an EsmsInputError's field is about: "ivr" (eSMS's name) → "ivr_key"."""
+    for option in OPTIONS:
+        if field in (option.name, option.request_field):
+            return option.name
+    return field

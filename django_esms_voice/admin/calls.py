@@ -25,7 +25,7 @@ from .actions import cancel_calls, place_now, refresh_calls, retry_calls
 from .bulk import call_many_view
 from .events import CallbackEventInline
 from .filters import BatchFilter, NoResultAfterFilter
-from .forms import PlaceCallForm
+from .forms import PlaceCallForm, option_fieldsets
 from .host_action import call_objects_view
 from .lists import AdminCallQuerySet, EstimatedCountPaginator
 from .mixins import VoiceCallActionMixin
@@ -103,19 +103,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         "retry_links",
         "timeline",
     )
-    add_fieldsets = (
-        (None, {"fields": ("phone", "kind", "template_id")}),
-        (_("Text-to-speech script"), {"fields": ("variables", "voice", "speed")}),
-        (_("Recording: press a key to talk to us"), {"fields": ("ivr_key", "number_forward")}),
-        (_("Schedule"), {"fields": ("send_at",)}),
-        (
-            _("Advanced"),
-            {
-                "classes": ("collapse",),
-                "fields": ("max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry", "batch"),
-            },
-        ),
-    )
+    add_fieldsets = option_fieldsets()
     change_fieldsets = (
         (
             None,
@@ -123,16 +111,8 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
                 "fields": (
                     "uuid",
                     "status_badge",
-                    "phone",
-                    "kind",
-                    "template_id",
-                    "variables",
-                    "voice",
-                    "speed",
-                    "ivr_key",
-                    "number_forward",
-                    "send_at",
-                    "batch",
+                    # What the call was made with, in the add form's order.
+                    *(name for _, section in add_fieldsets for name in section["fields"]),
                     "linked_object",
                     "created_by",
                     "retry_links",
@@ -247,10 +227,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
 
     def save_model(self, request: HttpRequest, obj: VoiceCall, form: Any, change: bool) -> None:
         """Create the call through services, so that it is placed once the row is committed."""
-        names = [name for _, options in self.add_fieldsets for name in options["fields"]]
-        call = services.create_call(
-            created_by=request.user, **{name: getattr(obj, name) for name in names}
-        )
+        call = services.create_call(created_by=request.user, **form.values())
         for field in VoiceCall._meta.concrete_fields:
             setattr(obj, field.attname, getattr(call, field.attname))
         obj._state.adding, obj._state.db = False, call._state.db

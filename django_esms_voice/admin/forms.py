@@ -1,4 +1,9 @@
-"""The admin's forms: place one call, call many numbers, the host-model action's options."""
+"""The admin's forms: place one call, call many numbers, the host-model action's options.
+
+Their fields come from the call options' declaration (options.OPTIONS) and they check a call
+with services.check_calls(), as the API and the commands do: a new option shows up on the add
+form, in the section of the call kinds it applies to, without an edit here.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +14,103 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from ..esms.phone import normalize_phone
-from ..esms.protocol import IVR_KEYS, SPEEDS, VOICES
-from ..exceptions import InvalidPhoneNumber
-from ..models import CallKind, VoiceCall
-from .rows import MAX_ROWS, OPTION_FIELDS, check_call, parse_csv, parse_pasted, split_variables
+from .. import options, services
+from ..exceptions import EsmsInputError
+from ..models import VoiceCall
+from ..options import CallOption
+from .rows import MAX_ROWS, parse_csv, parse_pasted, split_variables
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 #: A sample number to check the options of a batch before any row is read.
-_SAMPLE_PHONE = "0901888484"
-_IVR_KEYS = [("", "---------"), *((str(key), str(key)) for key in IVR_KEYS)]
-_SPEEDS = [("", "---------"), *((str(speed), str(speed)) for speed in SPEEDS)]
+SAMPLE_PHONE = "0901888484"
+
+#: The add form's sections, in order: a title and CSS classes.
+SECTIONS: dict[str, tuple[str | Promise | None, tuple[str, ...]]] = {
+    "call": (None, ()),
+    "script": (_("Text-to-speech script"), ()),
+    "recording": (_("Recording: press a key to talk to us"), ()),
+    "schedule": (_("Schedule"), ()),
+    "advanced": (_("Advanced"), ("collapse",)),
+}
+#: Where an option is shown when not in the section of the call kinds it applies to.
+PLACED = {
+    "send_at": "schedule",
+    **dict.fromkeys(("max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry"), "advanced"),
+    "batch": "advanced",
+}
 
 
-def _clean_phone(value: str, field: str) -> str:
-    """Normalise a typed number; the form shows the reason when it is not a Vietnamese one."""
-    try:
-        return normalize_phone(value, field=field)
-    except InvalidPhoneNumber as exc:
-        raise ValidationError(str(exc.message), code="invalid_phone") from None
+def section(option: CallOption) -> str:
+    """Return the add form's section of an option: its own, else its call kinds'."""
+    if option.name in PLACED:
+        return PLACED[option.name]
+    if option.kinds == options.TEMPLATE:
+        return "script"
+    if option.kinds == options.RECORD:
+        return "recording"
+    return "call"
 
 
-def _not_in_the_past(value: dt.datetime | None) -> dt.datetime | None:
+def typed_options() -> tuple[CallOption, ...]:
+    """Return the options staff type in: all but metadata, the host code's own data."""
+    return tuple(option for option in options.OPTIONS if option.name != "metadata")
+
+
+def batch_options() -> tuple[CallOption, ...]:
+    """Return what the batch forms ask for: the shared options, not the advanced ones."""
+    return tuple(o for o in options.OPTIONS if o.shared and section(o) != "advanced")
+
+
+def option_fieldsets() -> tuple[tuple[str | Promise | None, dict[str, Any]], ...]:
+    """Return the add form's fieldsets: every typed option, in its section."""
+    names: dict[str, list[str]] = {key: [] for key in SECTIONS}
+    for option in typed_options():
+        names[section(option)].append(option.name)
+    names["call"].sort(key=lambda name: name != "phone")  # who is called, then what is said
+    return tuple(
+        (title, {"fields": tuple(names[key]), **({"classes": classes} if classes else {})})
+        for key, (title, classes) in SECTIONS.items()
+        if names[key]
+    )
+
+
+def option_field(option: CallOption) -> forms.Field:
+    """Return the admin's form field of an option: the declaration's, as radios or a schedule."""
+    model_field = option.model_field
+    if model_field.choices and not model_field.blank:  # one of a few, always given: the kind
+        return option.form_field(widget=forms.RadioSelect, initial=model_field.choices[0][0])
+    if isinstance(model_field, models.DateTimeField):
+        return option.form_field(form_class=forms.SplitDateTimeField, widget=AdminSplitDateTime)
+    if option.multiple:
+        return option.form_field(
+            help_text=_(
+                "Script calls only: one value per line, or comma-separated on one line, in the "
+                "order of the script's variables."
+            )
+        )
+    return option.form_field()
+
+
+def has_own_field(option: CallOption) -> bool:
+    """Whether an option's form field is not the model field's own (the admin's widgets)."""
+    model_field = option.model_field
+    own = option.numbers is not None or option.input_length is not None or option.multiple
+    return own or bool(model_field.choices and not model_field.blank)
+
+
+def error_field(error: EsmsInputError, form: forms.BaseForm) -> str | None:
+    """Return the form field a check's error belongs to, None when the form has no such field."""
+    name = options.option_name(error.field)
+    return name if name in form.fields else None
+
+
+def not_in_the_past(value: dt.datetime | None) -> dt.datetime | None:
     """Refuse a schedule in the past (a minute of slack for the time spent filling the form)."""
     if value is not None and value < timezone.now() - dt.timedelta(minutes=1):
         raise ValidationError(_("This time is in the past."), code="past")
@@ -51,170 +127,89 @@ else:
     _CallForm = forms.ModelForm
 
 
-def _ivr_key_field() -> forms.TypedChoiceField:
-    """The IVR key field both call forms show."""
-    return forms.TypedChoiceField(
-        label=capfirst(_("IVR key")),
-        choices=_IVR_KEYS,
-        coerce=int,
-        empty_value=None,
-        required=False,
-        help_text=_("Recording calls only: the key that puts the listener through."),
-    )
-
-
-class _CallOptionCleaning:
-    """The field cleaners both call forms share."""
-
-    cleaned_data: dict[str, Any]
-
-    def clean_number_forward(self) -> str:
-        value = self.cleaned_data["number_forward"].strip()
-        return _clean_phone(value, "number_forward") if value else ""
-
-    def clean_send_at(self) -> dt.datetime | None:
-        return _not_in_the_past(self.cleaned_data["send_at"])
-
-
-class PlaceCallForm(_CallOptionCleaning, _CallForm):
-    """The admin's add form: one call, validated like eSMS by VoiceCall.clean()."""
-
-    # Longer than the column: "+84 (0) 901-888-484" is normalised before it is stored.
-    phone = forms.CharField(label=capfirst(_("phone number")), max_length=40)
-    number_forward = forms.CharField(
-        label=capfirst(_("forward number")),
-        max_length=40,
-        required=False,
-        help_text=_("Where the listener is put through when they press the IVR key."),
-    )
-    kind = forms.ChoiceField(
-        label=capfirst(_("kind")),
-        choices=CallKind.choices,
-        widget=forms.RadioSelect,
-        initial=CallKind.RECORD,
-    )
-    variables = forms.CharField(
-        label=capfirst(_("script variables")),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
-        help_text=_(
-            "Script calls only: one value per line, or comma-separated on one line, in the "
-            "order of the script's variables."
-        ),
-    )
-    speed = forms.TypedChoiceField(
-        label=capfirst(_("speed")), choices=_SPEEDS, coerce=int, empty_value=None, required=False
-    )
-    ivr_key = _ivr_key_field()
+class PlaceCallForm(_CallForm):
+    """The admin's add form: one call, checked by services.check_calls() as eSMS will."""
 
     class Meta:
         model = VoiceCall
-        fields = (
-            "phone", "kind", "template_id", "variables", "voice", "speed", "ivr_key",
-            "number_forward", "send_at", "max_repeat", "max_retry", "time_wait_to_ivr",
-            "wait_retry", "batch",
-        )  # fmt: skip
+        fields = tuple(option.name for option in typed_options())
 
-    def clean_phone(self) -> str:
-        return _clean_phone(self.cleaned_data["phone"], "phone")
-
-    def _post_clean(self) -> None:
-        """Check the call with VoiceCall.clean() once every field is valid on its own.
-
-        A field the form refused stays empty on the instance, and the model's check would
-        report it a second time, as missing.
-        """
-        if not self.errors:  # filled by now: full_clean() runs this last
-            super()._post_clean()  # type: ignore[misc]  # a ModelForm hook django-stubs omits
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The other fields are the admin's, from the model (with the admin's widgets).
+        for option in typed_options():
+            if option.name in self.fields and has_own_field(option):
+                self.fields[option.name] = option_field(option)
 
     def clean_variables(self) -> list[str]:
         return split_variables(self.cleaned_data["variables"])
+
+    def clean_send_at(self) -> dt.datetime | None:
+        return not_in_the_past(self.cleaned_data["send_at"])
+
+    def clean(self) -> dict[str, Any]:
+        """Check the call once every field is valid on its own, on the field it concerns."""
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        [checked] = services.check_calls([self.values()])
+        if checked.error is not None:
+            self.add_error(error_field(checked.error, self), str(checked.error.message))
+        return cleaned
+
+    def _post_clean(self) -> None:
+        """Leave the model's own check out: clean() ran services.check_calls()."""
+
+    def values(self) -> dict[str, Any]:
+        """Return the call's options as typed, for services.create_call()."""
+        return {name: self.cleaned_data.get(name) for name in self._meta.fields or ()}
 
 
 # ----------------------------------------------------------------------------- batch options
 
 
-class CallOptionsForm(_CallOptionCleaning, forms.Form):
+class CallOptionsForm(forms.Form):
     """What every call of a batch shares: the recording or script, the voice, the schedule."""
 
-    kind = forms.ChoiceField(
-        label=capfirst(_("kind")),
-        choices=CallKind.choices,
-        widget=forms.RadioSelect,
-        initial=CallKind.RECORD,
-    )
-    template_id = forms.CharField(
-        label=capfirst(_("recording or script id")),
-        max_length=50,
-        help_text=_("The id of the recording or script registered on account.esms.vn."),
-    )
-    voice = forms.ChoiceField(
-        label=capfirst(_("voice")),
-        choices=[("", "---------"), *VOICES.items()],
-        required=False,
-        help_text=_("Script calls only."),
-    )
-    speed = forms.TypedChoiceField(
-        label=capfirst(_("speed")),
-        choices=_SPEEDS,
-        coerce=int,
-        empty_value=None,
-        required=False,
-        help_text=_("Script calls only: -3 (slowest) to 3 (fastest)."),
-    )
-    ivr_key = _ivr_key_field()
-    number_forward = forms.CharField(
-        label=capfirst(_("forward number")),
-        max_length=40,
-        required=False,
-        help_text=_("Where the listener is put through when they press the IVR key."),
-    )
-    send_at = forms.SplitDateTimeField(
-        label=capfirst(_("scheduled for")),
-        widget=AdminSplitDateTime,
-        required=False,
-        help_text=_("Leave empty to call now."),
-    )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        declared = dict(self.fields)
+        self.option_names = tuple(option.name for option in batch_options())
+        self.fields = {option.name: option_field(option) for option in batch_options()}
+        self.fields.update(declared)
+        self.order_fields(self.field_order)
+
+    def clean_send_at(self) -> dt.datetime | None:
+        return not_in_the_past(self.cleaned_data["send_at"])
 
     def clean(self) -> dict[str, Any]:
         """Check the options once, with a sample number, so a wrong one is shown on its field."""
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        error = check_call(self.options(), _SAMPLE_PHONE, [])
-        if error is not None:
-            field_name = {"ivr": "ivr_key", "variables": "voice"}.get(error.field, error.field)
-            self.add_error(field_name if field_name in self.fields else None, str(error.message))
+        [checked] = services.check_calls([{**self.options(), "phone": SAMPLE_PHONE}])
+        if checked.error is not None:
+            self.add_error(error_field(checked.error, self), str(checked.error.message))
         return cleaned
 
     def options(self) -> dict[str, Any]:
-        """Return the validated options as VoiceCall fields (template-only ones when they apply)."""
-        data = self.cleaned_data
-        return {
-            "kind": data["kind"],
-            "template_id": data["template_id"].strip(),
-            "voice": data.get("voice") or "",
-            "speed": data.get("speed"),
-            "ivr_key": data.get("ivr_key"),
-            "number_forward": data.get("number_forward") or "",
-            "send_at": data.get("send_at"),
-        }
+        """Return the options as typed, by option name."""
+        return {name: self.cleaned_data.get(name) for name in self.option_names}
 
 
-def dump_options(options: Mapping[str, Any]) -> dict[str, Any]:
+def dump_options(values: Mapping[str, Any]) -> dict[str, Any]:
     """Return batch options as JSON-friendly values, for a signed payload."""
-    send_at = options.get("send_at")
-    return {**options, "send_at": send_at.isoformat() if send_at else None}
+    send_at = values.get("send_at")
+    return {**values, "send_at": send_at.isoformat() if send_at else None}
 
 
 def load_options(data: Mapping[str, Any]) -> dict[str, Any]:
     """Read batch options back from dump_options()."""
-    options = {name: data.get(name) for name in OPTION_FIELDS}
-    if options["send_at"]:
-        options["send_at"] = dt.datetime.fromisoformat(options["send_at"])
-    for name in ("voice", "number_forward"):
-        options[name] = options[name] or ""
-    return options
+    values = {option.name: data.get(option.name) for option in batch_options()}
+    send_at = values.get("send_at")
+    if send_at:
+        values["send_at"] = dt.datetime.fromisoformat(str(send_at))
+    return values
 
 
 class CallManyForm(CallOptionsForm):

@@ -1,7 +1,7 @@
 """Numbers to call, read from pasted text or a CSV file, and checked the way eSMS will.
 
-Rows are checked here without saving anything (VoiceCall.validate_for_esms, the check eSMS
-applies); the admin creates the calls through services once the operator has confirmed.
+Rows are checked by services.check_calls() without saving anything; the admin creates the
+calls through services once the operator has confirmed.
 """
 
 from __future__ import annotations
@@ -16,14 +16,10 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..esms.phone import repeats
-from ..exceptions import EsmsInputError
-from ..models import VoiceCall
+from .. import services
 
 #: At most this many rows per "call many numbers" run, and objects per host-model action.
 MAX_ROWS = 5000
-#: The options every call of a batch shares, as VoiceCall field names.
-OPTION_FIELDS = ("kind", "template_id", "voice", "speed", "ivr_key", "number_forward", "send_at")
 
 
 def split_variables(text: str) -> list[str]:
@@ -35,38 +31,6 @@ def split_variables(text: str) -> list[str]:
     if len(lines) == 1:
         return [value.strip() for value in lines[0].split(",")]
     return [line.strip() for line in lines]
-
-
-def check_call(
-    options: Mapping[str, Any], phone: str, variables: Sequence[object]
-) -> EsmsInputError | None:
-    """Check one call the way eSMS will; None when it is valid."""
-    call = _build(options, phone, variables)
-    try:
-        call.validate_for_esms()
-    except EsmsInputError as exc:
-        return exc
-    return None
-
-
-def call_fields(
-    options: Mapping[str, Any], phone: str, variables: Sequence[object]
-) -> dict[str, Any]:
-    """Return the validated, normalised fields of one call, for services.create_calls()."""
-    call = _build(options, phone, variables)
-    call.validate_for_esms()
-    fields = {name: getattr(call, name) for name in OPTION_FIELDS}
-    fields.update(phone=call.phone, variables=list(call.variables))
-    return fields
-
-
-def _build(options: Mapping[str, Any], phone: str, variables: Sequence[object]) -> VoiceCall:
-    """Return an unsaved call with these options, number and variables."""
-    values = {name: options.get(name) for name in OPTION_FIELDS}
-    for name in ("voice", "number_forward"):
-        values[name] = values[name] or ""
-    # A recording call takes no variables: passing them lets validate_for_esms say so.
-    return VoiceCall(phone=phone, variables=list(variables), **values)
 
 
 @dataclass
@@ -144,16 +108,15 @@ def _row(line: int, text: str, cells: Sequence[str]) -> Row:
 
 
 def check_rows(rows: Iterable[Row], options: Mapping[str, Any]) -> list[Row]:
-    """Validate every row with these options; a number seen on an earlier row is refused."""
+    """Check every row with these options (services.check_calls); a repeated number is refused."""
     checked = list(rows)
-    for row in checked:
-        try:
-            row.fields = call_fields(options, row.phone, row.variables)
-        except EsmsInputError as exc:
-            row.error = str(exc.message)
-    phones = [row.fields["phone"] if row.valid else None for row in checked]
-    for index, earlier in repeats(phones).items():
-        line = checked[earlier].line
-        checked[index].error = gettext("The same number as line %(line)d.") % {"line": line}
-        checked[index].fields = {}
+    given = [{**options, "phone": row.phone, "variables": row.variables} for row in checked]
+    for row, values, result in zip(checked, given, services.check_calls(given), strict=True):
+        if isinstance(result.error, services.RepeatedPhone):
+            line = checked[result.error.earlier].line
+            row.error = gettext("The same number as line %(line)d.") % {"line": line}
+        elif result.error is not None:
+            row.error = str(result.error.message)
+        else:
+            row.fields = {name: result.values[name] for name in values}
     return checked

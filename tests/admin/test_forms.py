@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 from unittest import mock
@@ -11,16 +12,13 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from django_esms_voice import options
+from django_esms_voice.admin import VoiceCallAdmin
+from django_esms_voice.admin.forms import CallManyForm, CallOptionsForm, option_fieldsets
 from django_esms_voice.admin.rows import parse_csv, parse_pasted, split_variables
-from django_esms_voice.models import (
-    VoiceCall,
-)
+from django_esms_voice.models import VoiceCall
 from django_esms_voice.states import CallStatus
-from tests.admin.helpers import (
-    CHANGELIST,
-    PHONE,
-    enqueued,
-)
+from tests.admin.helpers import CHANGELIST, PHONE, enqueued, make_call
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.admin.urls")]
 
@@ -149,3 +147,41 @@ def test_row_parsing() -> None:
     ]
     with pytest.raises(Exception, match="not UTF-8"):
         parse_csv("0901888484,Café".encode("latin-1"))
+
+
+# ----------------------------------------------------------------------------- from the options
+
+
+def test_the_add_form_shows_every_option_staff_type_once_in_its_section() -> None:
+    shown = [name for _, section in VoiceCallAdmin.add_fieldsets for name in section["fields"]]
+    assert sorted(shown) == sorted(o.name for o in options.OPTIONS if o.name != "metadata")
+    assert len(shown) == len(set(shown))
+    [script] = [
+        s["fields"] for title, s in VoiceCallAdmin.add_fieldsets if title and "script" in title
+    ]
+    assert script == tuple(o.name for o in options.OPTIONS if o.kinds == options.TEMPLATE)
+
+
+def test_the_admin_forms_follow_the_options_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert list(CallOptionsForm().fields) == [
+        "kind", "template_id", "voice", "speed", "ivr_key", "number_forward", "send_at",
+    ]  # fmt: skip
+    # Declared for both kinds and not shared by a batch, the speed moves with its declaration.
+    changed = [
+        dataclasses.replace(o, kinds=options.BOTH, shared=False) if o.name == "speed" else o
+        for o in options.OPTIONS
+    ]
+    monkeypatch.setattr(options, "OPTIONS", tuple(changed))
+    assert "speed" not in CallOptionsForm().fields
+    assert "speed" not in CallManyForm().fields
+    [first, *_] = option_fieldsets()
+    assert "speed" in first[1]["fields"]
+
+
+def test_the_call_page_shows_every_option_the_call_was_made_with(admin_client: Client) -> None:
+    call = make_call(max_retry=2, wait_retry=60, batch="june")
+    html = admin_client.get(
+        reverse("admin:esms_voice_voicecall_change", args=[call.pk])
+    ).content.decode()
+    for name in (o.name for o in options.OPTIONS if o.name != "metadata"):
+        assert f"field-{name}" in html, name
