@@ -57,13 +57,12 @@ class VoiceCallSerializer(serializers.ModelSerializer[VoiceCall]):
 
     class Meta:
         model = VoiceCall
+        # The call's options (options.py), then what became of it.
         fields = (
-            "uuid", "kind", "template_id", "variables", "voice", "speed", "number_forward",
-            "ivr_key", "max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry", "send_at",
-            "phone", "status", "attempts", "last_error_code", "last_error_message", "smsid",
-            "call_status", "duration", "ivr_pressed", "price", "sent_result", "cid",
-            "send_status", "created_at", "submitted_at", "completed_at", "updated_at",
-            "batch", "metadata", "retry_of", "linked_type", "object_id",
+            "uuid", *options.NAMES, "status", "attempts", "last_error_code",
+            "last_error_message", "smsid", "call_status", "duration", "ivr_pressed", "price",
+            "sent_result", "cid", "send_status", "created_at", "submitted_at", "completed_at",
+            "updated_at", "retry_of", "linked_type", "object_id",
         )  # fmt: skip
         read_only_fields = fields
 

@@ -11,7 +11,11 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from django_esms_voice import options
-from django_esms_voice.api.serializers import MAX_BATCH_SIZE, VoiceCallCreateSerializer
+from django_esms_voice.api.serializers import (
+    MAX_BATCH_SIZE,
+    VoiceCallCreateSerializer,
+    VoiceCallSerializer,
+)
 from django_esms_voice.models import CallKind, VoiceCall
 from django_esms_voice.states import CallStatus
 from tests.api.helpers import (
@@ -176,3 +180,5 @@ def test_creating_takes_every_call_option_and_nothing_else() -> None:
     fields = VoiceCallCreateSerializer().fields
     assert list(fields) == list(options.NAMES)
     assert [name for name, field in fields.items() if field.required] == ["template_id", "phone"]
+    shown = list(VoiceCallSerializer().fields)
+    assert shown[1 : 1 + len(options.NAMES)] == list(options.NAMES)  # after the uuid
