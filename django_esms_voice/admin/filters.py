@@ -6,13 +6,12 @@ import datetime as dt
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import VoiceCall
-from ..states import FINAL, CallStatus
+from ..states import FINAL, CallStatus, result_due_since
 
 RECENT_BATCH_DAYS = 30
 RECENT_BATCH_SCAN = 1000
@@ -59,6 +58,6 @@ class NoResultAfterFilter(admin.SimpleListFilter):
         if value not in ("15", "60", "240"):
             return queryset
         cutoff = timezone.now() - dt.timedelta(minutes=int(value))
-        # A scheduled call is due at its send_at, not when it was created.
-        due = Q(send_at__isnull=True, created_at__lte=cutoff) | Q(send_at__lte=cutoff)
-        return queryset.filter(due, status__in=OPEN_STATUSES)
+        return queryset.annotate(due_since=result_due_since()).filter(
+            due_since__lte=cutoff, status__in=OPEN_STATUSES
+        )

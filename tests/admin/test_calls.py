@@ -175,6 +175,17 @@ def test_no_result_after_lists_open_calls_that_are_overdue(admin_client: Client)
     assert listed("240") == set()
 
 
+def test_no_result_after_counts_from_when_esms_took_the_call(admin_client: Client) -> None:
+    # The sweep's rule too: a call retried for an hour before eSMS took it is due from then.
+    now = timezone.now()
+    late = make_call(status=CallStatus.ACCEPTED)
+    VoiceCall.objects.filter(pk=late.pk).update(
+        created_at=now - dt.timedelta(hours=2), submitted_at=now - dt.timedelta(minutes=5)
+    )
+    response = admin_client.get(reverse(CHANGELIST), {"no_result_after": "15"})
+    assert list(response.context["cl"].result_list) == []
+
+
 def test_the_batch_filter_offers_recent_batches(admin_client: Client) -> None:
     make_call(batch="june-reminders")
     make_call(phone=OTHER, batch="june-reminders")
