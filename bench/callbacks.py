@@ -4,6 +4,7 @@
     PYTHONPATH=. python bench/callbacks.py                  # 50,000 calls, 30 s per view
     PYTHONPATH=. python bench/callbacks.py --quick          # 10,000 calls, 6 s per view
     PYTHONPATH=. python bench/callbacks.py --prepared       # PostgreSQL prepared statements
+    PYTHONPATH=. python bench/callbacks.py --compare-with ../other-checkout   # A/B, one run
 
 In one run it: creates and migrates a throwaway PostgreSQL database
 (``esms_voice_bench_callbacks``), fills it with --calls accepted calls, starts ONE gunicorn
@@ -14,6 +15,11 @@ seconds with wrk (or, without wrk, a Python keep-alive load generator), and prin
 requests/s, p50/p99 latency, the ratio callback ÷ bare, and the outcomes of the measured
 callbacks. gunicorn is stopped and the database dropped at the end, also on Ctrl-C and on
 the time limit.
+
+With --compare-with DIR (another checkout of the app, e.g. a ``git worktree`` of the code
+before a change), a second gunicorn serves the app from DIR beside this one, on the same
+database and settings; the rounds alternate between both, and each gets its own figures and
+ratio: an A/B in one run, under the same background load.
 
 This module is also the benchmark server's settings module, URLconf and WSGI application
 (gunicorn imports it as ``bench.callbacks``), so that the benchmark is a single file.
@@ -673,6 +679,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="both views: DATABASES OPTIONS server_side_binding + prepare_threshold",
     )
+    parser.add_argument(
+        "--compare-with",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="also serve the app from another checkout DIR, alternating rounds (A/B)",
+    )
     parser.add_argument("--quick", action="store_true", help="10,000 calls, 6 s per view")
     args = parser.parse_args(argv)
     if args.quick:
@@ -699,6 +712,14 @@ def main(argv: list[str] | None = None) -> int:
     if gunicorn is None:
         print("gunicorn is not installed (pip install gunicorn)", file=sys.stderr)
         return 2
+    # The variants: this checkout, and each --compare-with one, served side by side.
+    roots = {ROOT.name: ROOT}
+    for other in args.compare_with:
+        path = Path(other).resolve()
+        if not (path / "bench" / "callbacks.py").is_file():
+            print(f"{path} is not a checkout of the app (no bench/callbacks.py)", file=sys.stderr)
+            return 2
+        roots[path.name if path.name not in roots else str(path)] = path
 
     def time_limit(signum: int, frame: Any) -> None:
         raise TimeoutError(f"the benchmark exceeded --timeout {args.timeout:g} s")
@@ -709,10 +730,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGALRM, time_limit)
     signal.signal(signal.SIGTERM, interrupted)
     signal.alarm(int(args.timeout))
-    server: subprocess.Popen[bytes] | None = None
+    servers: dict[str, subprocess.Popen[bytes]] = {}
+    urls: dict[str, str] = {}
     profiler: subprocess.Popen[bytes] | None = None
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     cores = os.cpu_count() or 1
     wrk_threads = max(1, min(cores, args.connections))
     warmup_calls = max(1, args.calls // 10)
@@ -722,42 +742,53 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Creating database {args.db_name} with {args.calls:,} calls ...", flush=True)
             create_database(args.db_name)
             files = prepare(args.calls, warmup_calls, workdir)
-            command = [
-                gunicorn,
-                "bench.callbacks:application",
-                f"--bind=127.0.0.1:{port}",
-                f"--workers={args.workers}",
-                f"--worker-class={args.worker_class}",
-                f"--threads={args.threads if args.worker_class == 'gthread' else 1}",
-                "--backlog=2048",
-                "--timeout=30",
-                "--graceful-timeout=5",
-                "--log-level=warning",
-                "--preload",
-                f"--chdir={ROOT}",
-            ]
-            server = subprocess.Popen(  # noqa: S603 - fixed argv
-                command, cwd=ROOT, env={**os.environ, SERVER_ENV: "1"}, start_new_session=True
-            )
-            wait_until_up(url, server)
+            for variant, root in roots.items():
+                port = _free_port()
+                urls[variant] = f"http://127.0.0.1:{port}"
+                command = [
+                    gunicorn,
+                    "bench.callbacks:application",
+                    f"--bind=127.0.0.1:{port}",
+                    f"--workers={args.workers}",
+                    f"--worker-class={args.worker_class}",
+                    f"--threads={args.threads if args.worker_class == 'gthread' else 1}",
+                    "--backlog=2048",
+                    "--timeout=30",
+                    "--graceful-timeout=5",
+                    "--log-level=warning",
+                    "--preload",
+                    f"--chdir={root}",
+                ]
+                env = {**os.environ, SERVER_ENV: "1", "PYTHONPATH": str(root)}
+                servers[variant] = subprocess.Popen(  # noqa: S603 - fixed argv
+                    command, cwd=root, env=env, start_new_session=True
+                )
+            for variant, server in servers.items():
+                wait_until_up(urls[variant], server)
             print(
                 f"gunicorn {args.workers} workers x {args.worker_class}"
                 + (f" ({args.threads} threads)" if args.worker_class == "gthread" else "")
                 + f", load: {load}, {args.connections} connections, {cores} CPU cores shared "
                 "by gunicorn, PostgreSQL and the load generator"
-                + (", prepared statements (--prepared)" if args.prepared else ""),
+                + (", prepared statements (--prepared)" if args.prepared else "")
+                + (
+                    "; variants served side by side: "
+                    + ", ".join(f"{v} ({r})" for v, r in roots.items())
+                    if len(roots) > 1
+                    else ""
+                ),
                 flush=True,
             )
 
             offsets = collections.Counter[str]()
 
-            def drive(kind: str, phase: str, seconds: float) -> dict[str, float]:
+            def drive(variant: str, kind: str, phase: str, seconds: float) -> dict[str, float]:
                 """Run the load on one view, continuing the path list where it stopped."""
                 key = f"{phase}-{kind}"
-                assert server is not None
-                app = worker_pids(server.pid)
+                app = worker_pids(servers[variant].pid)
                 db = backend_pids(args.db_name)
                 app_cpu, db_cpu = cpu_seconds(app), cpu_seconds(db)
+                url = urls[variant]
                 if load == "wrk":
                     figures = run_wrk(
                         url, files[key], offsets[key], seconds, wrk_threads, args.connections,
@@ -774,20 +805,29 @@ def main(argv: list[str] | None = None) -> int:
                 figures["db_cpu_s"] = cpu_seconds(backend_pids(args.db_name)) - db_cpu
                 return figures
 
-            for kind in ("callback", "bare"):
-                drive(kind, "warmup", args.warmup)
-            _, last_event = outcome_mix(0)
-            # Alternate short rounds, so that a change in background load hits both views.
-            round_seconds = args.duration / args.rounds
-            rounds: dict[str, list[dict[str, float]]] = {"callback": [], "bare": []}
-            for index in range(args.rounds):
+            for variant in roots:
                 for kind in ("callback", "bare"):
-                    if args.profile and kind == "callback" and index == 0:
-                        profiler = start_profiler(args.profile, server.pid, round_seconds)
-                    rounds[kind].append(drive(kind, "measure", round_seconds))
-                    if profiler is not None:
-                        profiler.wait(timeout=round_seconds + 60)
-                        profiler = None
+                    drive(variant, kind, "warmup", args.warmup)
+            _, last_event = outcome_mix(0)
+            # Alternate short rounds, so that a change in background load hits every view.
+            round_seconds = args.duration / args.rounds
+            rounds: dict[tuple[str, str], list[dict[str, float]]] = {
+                (v, k): [] for v in roots for k in ("callback", "bare")
+            }
+            first = next(iter(roots))
+            for index in range(args.rounds):
+                # Each round starts with another variant, so that none always runs first.
+                order = [*roots][index % len(roots) :] + [*roots][: index % len(roots)]
+                for variant in order:
+                    for kind in ("callback", "bare"):
+                        if args.profile and (variant, kind, index) == (first, "callback", 0):
+                            profiler = start_profiler(
+                                args.profile, servers[variant].pid, round_seconds
+                            )
+                        rounds[variant, kind].append(drive(variant, kind, "measure", round_seconds))
+                        if profiler is not None:
+                            profiler.wait(timeout=round_seconds + 60)
+                            profiler = None
             mix, _ = outcome_mix(last_event)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
@@ -799,22 +839,31 @@ def main(argv: list[str] | None = None) -> int:
         signal.alarm(0)
         if profiler is not None and profiler.poll() is None:
             profiler.terminate()
-        stop_server(server)
+        for server in servers.values():
+            stop_server(server)
         with contextlib.suppress(Exception):
             drop_database(args.db_name)
 
-    totals = {kind: combine(figures) for kind, figures in rounds.items()}
-    ratio = totals["callback"]["rps"] / totals["bare"]["rps"] if totals["bare"]["rps"] else 0
+    totals = {key: combine(figures) for key, figures in rounds.items()}
+    ratios = {
+        v: totals[v, "callback"]["rps"] / totals[v, "bare"]["rps"]
+        if totals[v, "bare"]["rps"]
+        else 0.0
+        for v in roots
+    }
     measured_paths = 2 * (args.calls - warmup_calls)
+    width = max(10, *(len(f"{v} {k}") + 2 for v, k in rounds)) if len(roots) > 1 else 10
     print()
-    header = f"{'view':<10}{'round':>6}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    header = f"{'view':<{width}}{'round':>6}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
     print(header + f"{'errors':>8}{'app CPU':>9}{'db CPU':>8}")
-    for kind in ("callback", "bare"):
-        rows: list[tuple[int | str, dict[str, float]]] = [*enumerate(rounds[kind], 1)]
-        for label, figures in [*rows, ("all", totals[kind])]:
+    for (variant, kind), variant_rounds in rounds.items():
+        name = f"{variant} {kind}" if len(roots) > 1 else kind
+        rows: list[tuple[int | str, dict[str, float]]] = [*enumerate(variant_rounds, 1)]
+        for label, figures in [*rows, ("all", totals[variant, kind])]:
             count = max(1, int(figures["requests"]))
             print(
-                f"{kind:<10}{label!s:>6}{int(figures['requests']):>10,}{figures['rps']:>9,.0f}"
+                f"{name:<{width}}{label!s:>6}{int(figures['requests']):>10,}"
+                f"{figures['rps']:>9,.0f}"
                 f"{figures['p50_ms']:>9.2f}{figures['p99_ms']:>9.2f}{int(figures['errors']):>8,}"
                 f"{1000 * figures['app_cpu_s'] / count:>9.2f}"
                 f"{1000 * figures['db_cpu_s'] / count:>8.2f}"
@@ -823,13 +872,19 @@ def main(argv: list[str] | None = None) -> int:
         "(all: requests / seconds over the rounds, median p50, worst p99; CPU columns: "
         "milliseconds of gunicorn-worker and PostgreSQL-backend CPU per request)"
     )
-    print(f"ratio callback / bare: {ratio:.2f} (target >= 0.60)")
-    cpu = {k: (t["app_cpu_s"] + t["db_cpu_s"]) / max(1, t["requests"]) for k, t in totals.items()}
-    if cpu["callback"] > 0:
-        print(
-            f"CPU per request, bare / callback (the ratio when CPU-bound): "
-            f"{cpu['bare'] / cpu['callback']:.2f}"
-        )
+    for variant in roots:
+        label = f" ({variant})" if len(roots) > 1 else ""
+        print(f"ratio callback / bare{label}: {ratios[variant]:.2f} (target >= 0.60)")
+        cpu = {
+            k: (t["app_cpu_s"] + t["db_cpu_s"]) / max(1, t["requests"])
+            for (v, k), t in totals.items()
+            if v == variant
+        }
+        if cpu["callback"] > 0:
+            print(
+                f"CPU per request, bare / callback (the ratio when CPU-bound){label}: "
+                f"{cpu['bare'] / cpu['callback']:.2f}"
+            )
     print(
         f"callback mix: {measured_paths:,} distinct deliveries (SendStatus 7 for every call, "
         "then SendStatus 5 answered / no answer / failed in turn); outcomes measured: "
@@ -840,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
         print("share of request samples (inclusive) in the callback view's main frames:")
         for row in summarize_profile(args.profile):
             print("  " + row)
-    return 0 if ratio >= 0.6 else 1
+    return 0 if min(ratios.values()) >= 0.6 else 1
 
 
 if __name__ == "__main__":
