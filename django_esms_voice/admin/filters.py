@@ -11,12 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import VoiceCall
-from ..states import FINAL, CallStatus, result_due_since
+from ..states import FINAL, result_due_since
 
 RECENT_BATCH_DAYS = 30
 RECENT_BATCH_SCAN = 1000
 RECENT_BATCH_CHOICES = 20
-OPEN_STATUSES = tuple(status for status in CallStatus.values if status not in FINAL)
 
 
 class BatchFilter(admin.SimpleListFilter):
@@ -58,6 +57,5 @@ class NoResultAfterFilter(admin.SimpleListFilter):
         if value not in ("15", "60", "240"):
             return queryset
         cutoff = timezone.now() - dt.timedelta(minutes=int(value))
-        return queryset.annotate(due_since=result_due_since()).filter(
-            due_since__lte=cutoff, status__in=OPEN_STATUSES
-        )
+        due = queryset.annotate(due_since=result_due_since()).filter(due_since__lte=cutoff)
+        return due.exclude(status__in=FINAL)
