@@ -116,6 +116,11 @@ def test_simulator_module_imports_no_django(module: str) -> None:
     code = (
         f"import sys, {module}\n"
         "assert not [m for m in sys.modules if m == 'django' or m.startswith('django.')]\n"
+        # The independent side: nothing of the app but the packages it lives in.
+        "app = {m for m in sys.modules if m.startswith('django_esms_voice')}\n"
+        "inside = ('django_esms_voice.testing.simulator', 'django_esms_voice.simulator')\n"
+        "extra = app - {'django_esms_voice', 'django_esms_voice.testing'}\n"
+        "assert all(m.startswith(inside) for m in extra), sorted(extra)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=subprocess_env(), cwd=ROOT)  # noqa: S603
 
