@@ -17,6 +17,6 @@ if os.environ.get("BENCH_CLAIM") == "update-select":
     # round trips) instead of PostgreSQL's UPDATE ... RETURNING.
     @app.on_after_finalize.connect
     def _two_query_claim(**kwargs: object) -> None:
-        from django_esms_voice import services
+        from django_esms_voice.services import placing
 
-        services._can_update_returning = lambda conn: False  # type: ignore[assignment]
+        placing.can_update_returning = lambda conn: False  # type: ignore[assignment]

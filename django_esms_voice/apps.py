@@ -15,8 +15,11 @@ class EsmsVoiceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Load the checks; mask credentials and callback tokens in the request loggers."""
-        from . import checks  # noqa: F401
+        """Load the checks and the Celery tasks; mask credentials and tokens in the loggers."""
+        from . import (
+            checks,  # noqa: F401
+            tasks,  # noqa: F401  # registers the tasks services enqueue by name
+        )
         from .esms.redaction import install_log_redaction
 
         # django.setup() applied the host's LOGGING already, and a later dictConfig keeps a

@@ -8,13 +8,14 @@ from celery import shared_task
 from celery.app.task import Task
 
 from . import services
+from .services.enqueueing import ENQUEUE_TASK, PLACE_TASK, SWEEP_TASK
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
     bind=True,
-    name="django_esms_voice.place_call",
+    name=PLACE_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -28,13 +29,13 @@ def place_call_task(self: Task, call_id: int) -> str | None:
     return result.status
 
 
-@shared_task(name="django_esms_voice.enqueue_calls", acks_late=True, ignore_result=True)
+@shared_task(name=ENQUEUE_TASK, acks_late=True, ignore_result=True)
 def enqueue_calls_task(call_ids: list[int]) -> int:
     """Publish the place task of each call of a large batch, off the creating request."""
     return services.enqueue_calls(call_ids, fan_out=False)
 
 
-@shared_task(name="django_esms_voice.sweep", ignore_result=True)
+@shared_task(name=SWEEP_TASK, ignore_result=True)
 def sweep_task() -> str:
     """Re-enqueue forgotten calls, recover stuck ones and poll the silent ones (run by beat)."""
     report = services.sweep()

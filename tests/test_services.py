@@ -22,17 +22,9 @@ from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_esms_voice.testing.simulator import (
-    GET_SEND_STATUS,
-    MAKE_CALL_RECORD,
-    MAKE_CALL_TEMPLATE,
-    EsmsSimulator,
-    Outcome,
-    Script,
-)
 from kombu.exceptions import OperationalError as BrokerError
 
-from django_esms_voice import ratelimit, services
+from django_esms_voice import services
 from django_esms_voice.esms.payloads import parse_call_result
 from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
 from django_esms_voice.models import (
@@ -42,10 +34,19 @@ from django_esms_voice.models import (
     EventSource,
     VoiceCall,
 )
+from django_esms_voice.services import placing, ratelimit, results, sweeping
 from django_esms_voice.signals import call_status_changed, callback_received
 from django_esms_voice.signing import callback_token, callback_url
 from django_esms_voice.states import FINAL, CallStatus
 from django_esms_voice.tasks import enqueue_calls_task, place_call_task
+from django_esms_voice.testing.simulator import (
+    GET_SEND_STATUS,
+    MAKE_CALL_RECORD,
+    MAKE_CALL_TEMPLATE,
+    EsmsSimulator,
+    Outcome,
+    Script,
+)
 
 PHONE = "0901888484"
 OTHER_PHONE = "0912345678"
@@ -581,14 +582,14 @@ def test_max_attempts_gives_up_with_error(sim: EsmsSimulator, settings: Any) -> 
 def test_a_callback_that_beat_the_answer_keeps_its_status_and_the_smsid_is_stored(
     sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = services._accept
+    original = placing._accept
 
     def callback_first(call: VoiceCall, submission: Any) -> None:
         # eSMS's in-progress callback lands between its 100 answer and our UPDATE.
         VoiceCall.objects.filter(pk=call.pk).update(status=CallStatus.IN_PROGRESS)
         original(call, submission)
 
-    monkeypatch.setattr(services, "_accept", callback_first)
+    monkeypatch.setattr(placing, "_accept", callback_first)
     call = new_call()
 
     services.place_call(call.pk)
@@ -620,7 +621,7 @@ class LoseConnection:
 def test_an_answer_already_read_survives_a_lost_database_connection(
     sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "STORE_RETRY_DELAYS", (0.01, 0.01))
+    monkeypatch.setattr(placing, "STORE_RETRY_DELAYS", (0.01, 0.01))
     call = new_call()
     lose = LoseConnection(times=2)
 
@@ -639,7 +640,7 @@ def test_an_answer_already_read_survives_a_lost_database_connection(
 def test_an_answer_that_cannot_be_stored_is_logged_with_its_smsid(
     sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(services, "STORE_RETRY_DELAYS", (0.01,))
+    monkeypatch.setattr(placing, "STORE_RETRY_DELAYS", (0.01,))
     call = new_call()
 
     with connection.execute_wrapper(LoseConnection(times=2)), pytest.raises(OperationalError):
@@ -657,8 +658,8 @@ def test_an_answer_that_cannot_be_stored_is_logged_with_its_smsid(
 def test_a_callback_that_beat_the_answer_loses_no_smsid_to_a_lost_connection(
     sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "STORE_RETRY_DELAYS", (0.01,))
-    original = services._accept
+    monkeypatch.setattr(placing, "STORE_RETRY_DELAYS", (0.01,))
+    original = placing._accept
     # The conditional UPDATE finds nothing to move; the connection goes when the SMSID and
     # the time eSMS took the call are stored without it.
     lose = LoseConnection(times=1, skip=1)
@@ -667,7 +668,7 @@ def test_a_callback_that_beat_the_answer_loses_no_smsid_to_a_lost_connection(
         VoiceCall.objects.filter(pk=call.pk).update(status=CallStatus.IN_PROGRESS)
         original(call, submission)
 
-    monkeypatch.setattr(services, "_accept", callback_first)
+    monkeypatch.setattr(placing, "_accept", callback_first)
     call = new_call()
 
     with connection.execute_wrapper(lose):
@@ -1077,7 +1078,7 @@ def test_an_error_while_judging_still_stores_the_delivery(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "_judge", broken)
+    monkeypatch.setattr(results, "judge", broken)
     with (
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(RuntimeError, match="boom"),
@@ -1464,7 +1465,7 @@ def test_concurrent_sweeps_never_enqueue_a_call_twice(
         real_on_commit(func, *args, **kwargs)
 
     monkeypatch.setattr(
-        services,
+        sweeping,
         "transaction",
         types.SimpleNamespace(atomic=transaction.atomic, on_commit=on_commit),
     )
@@ -1700,7 +1701,7 @@ def test_a_poll_answer_is_stored_with_credentials_masked(monkeypatch: pytest.Mon
         def get_send_status(self, smsid: str) -> Any:
             return parse_call_result(echoed)
 
-    monkeypatch.setattr(services, "get_backend", lambda: Echoing())
+    monkeypatch.setattr(results, "get_backend", lambda: Echoing())
     event = services.refresh_status(call)
 
     assert event is not None

@@ -1,0 +1,244 @@
+"""Place a call exactly once: claim it, send it with its RequestId, store eSMS's answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, connection, connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ..backends import get_backend
+from ..conf import voice_settings
+from ..esms.payloads import CallSubmission
+from ..esms.redaction import redact_for_call
+from ..exceptions import (
+    EsmsApiError,
+    EsmsInputError,
+    EsmsSettingsError,
+    EsmsTransportError,
+    EsmsVoiceError,
+)
+from ..models import VoiceCall
+from ..signing import callback_url
+from ..states import FINAL, CallStatus, sources_for
+from . import ratelimit
+from .notify import send_status_changed
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    """What one placement attempt did; `retry_in` asks the task to try again later."""
+
+    status: str | None
+    retry_in: float | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """Whether another worker had the call, or it was already past pending."""
+        return self.status is None
+
+
+def _release_connection() -> None:
+    """Give the DB connection back (to the pool) so that no connection waits on eSMS."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _claim(call_id: int) -> VoiceCall | None:
+    """Take a pending call for this worker; None when another worker has it or it moved on."""
+    now = timezone.now()
+    db = router.db_for_write(VoiceCall)
+    if can_update_returning(connections[db]):
+        # The same conditional UPDATE, returning the claimed row: one round trip, not two.
+        claimed_at = VoiceCall._meta.get_field("claimed_at").get_db_prep_save(now, connections[db])
+        params = [CallStatus.SUBMITTING, claimed_at, call_id, CallStatus.PENDING]
+        rows = list(VoiceCall.objects.raw(_claim_sql(db), params, using=db))
+        return rows[0] if rows else None
+    claimed = VoiceCall.objects.filter(pk=call_id, status=CallStatus.PENDING).update(
+        status=CallStatus.SUBMITTING,
+        attempts=F("attempts") + 1,
+        claimed_at=now,
+        next_attempt_at=None,
+    )
+    return VoiceCall.objects.filter(pk=call_id).first() if claimed else None
+
+
+def can_update_returning(conn: BaseDatabaseWrapper) -> bool:
+    """Whether the database has UPDATE ... RETURNING (PostgreSQL; SQLite 3.35+)."""
+    return conn.vendor == "postgresql" or (
+        conn.vendor == "sqlite" and conn.features.can_return_columns_from_insert
+    )
+
+
+@functools.cache
+def _claim_sql(db: str) -> str:
+    """Return _claim's UPDATE ... RETURNING every column, for the database alias db."""
+    qn = connections[db].ops.quote_name
+    col = {f.name: qn(str(f.column)) for f in VoiceCall._meta.concrete_fields}
+    return (
+        f"UPDATE {qn(VoiceCall._meta.db_table)} SET {col['status']} = %s, "  # noqa: S608 - names
+        f"{col['attempts']} = {col['attempts']} + 1, {col['claimed_at']} = %s, "
+        f"{col['next_attempt_at']} = NULL WHERE {col['id']} = %s AND {col['status']} = %s "
+        f"RETURNING {', '.join(col.values())}"
+    )
+
+
+def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **extra: Any) -> bool:
+    """Move a claimed call out of submitting, unless something else moved it meanwhile."""
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "status": new,
+        "last_error_code": code[:32],
+        "last_error_message": redact_for_call(message, call.uuid),
+        **extra,
+    }
+    if new in FINAL:
+        values["completed_at"] = now
+    moved = VoiceCall.objects.filter(pk=call.pk, status=CallStatus.SUBMITTING).update(
+        **values, updated_at=now
+    )
+    if moved:
+        for name, value in {**values, "updated_at": now}.items():
+            setattr(call, name, value)  # receivers get the call as it now is
+        if new != CallStatus.PENDING:
+            send_status_changed(call, CallStatus.SUBMITTING, new, None)
+    return bool(moved)
+
+
+def _accept(call: VoiceCall, submission: CallSubmission) -> None:
+    """Record that eSMS has the call (100, or 124 for a resend of one it already had).
+
+    The answer exists only in this process until it is stored, and a resend would get 124,
+    which carries no SMSID: so the first statement stores it, nothing runs before it, and a
+    lost database connection is retried (_store_answer).
+    """
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "status": CallStatus.ACCEPTED,
+        "submitted_at": now,
+        "completed_at": None,
+        "last_error_code": "",
+        "last_error_message": "",
+        "updated_at": now,
+    }
+    if submission.smsid:  # 124 carries no SMSID: the callback's ReferenceId is adopted later
+        values["smsid"] = submission.smsid
+    calls = VoiceCall.objects.filter(pk=call.pk)
+    movable = calls.filter(status__in=sources_for(CallStatus.ACCEPTED))
+    moved = _store_answer(call, submission, lambda: movable.update(**values))
+    if moved:
+        old = call.status
+        for name, value in values.items():
+            setattr(call, name, value)  # receivers get the call as it now is
+        send_status_changed(call, old, CallStatus.ACCEPTED, None)
+        return
+    # A callback got there first and moved the call on: keep the SMSID and the time eSMS
+    # took the call all the same (the sweep polls and expires by that time), in one statement.
+    kept: dict[str, Any] = {"submitted_at": Coalesce("submitted_at", Value(now)), "updated_at": now}
+    if submission.smsid:
+        kept["smsid"] = Case(When(smsid="", then=Value(submission.smsid)), default=F("smsid"))
+    _store_answer(call, submission, lambda: calls.update(**kept))
+
+
+#: Waits before retrying to store eSMS's answer when the database connection was lost.
+STORE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+
+def _store_answer(call: VoiceCall, submission: CallSubmission, update: Callable[[], int]) -> int:
+    """Run the UPDATE that stores eSMS's answer, reconnecting if the connection was lost."""
+    delays = iter(STORE_RETRY_DELAYS)
+    while True:
+        try:
+            return update()
+        except (OperationalError, InterfaceError) as exc:
+            delay = next(delays, None)
+            conn = connections[router.db_for_write(VoiceCall)]
+            if delay is None or conn.in_atomic_block:
+                # The call stays submitting: the sweep resends it and gets 124, no SMSID.
+                logger.error(
+                    "eSMS accepted voice call %s (SMSID %s) but storing it failed: %s",
+                    call.pk,
+                    submission.smsid or "-",
+                    type(exc).__name__,
+                )
+                raise
+            conn.close()  # a broken connection is not reused: the next query reconnects
+            time.sleep(delay)
+
+
+def _send(call: VoiceCall) -> CallSubmission:
+    """Send the call to eSMS with its RequestId (the call's uuid, the same on every attempt)."""
+    # Through the configured backend: HTTP to eSMS, or the in-memory one in tests.
+    return get_backend().make_call(call.build_request(callback_url(call.uuid)))
+
+
+def retry_delay(attempt: int) -> float:
+    """Return the wait before attempt+1: exponential backoff with full jitter, at least 1 s."""
+    conf = voice_settings()
+    # Not Celery's get_exponential_backoff_interval: it calls randrange() on these float
+    # settings, which Python 3.12 refuses with a TypeError.
+    ceiling = min(conf.retry_backoff_max, conf.retry_backoff * 2 ** min(max(attempt - 1, 0), 32))
+    return max(random.uniform(0, ceiling), 1.0)  # noqa: S311 - jitter, not a secret
+
+
+def place_call(call_id: int) -> PlaceResult:
+    """Claim a pending call, send it once, record the answer; the DB is not held during HTTP."""
+    conf = voice_settings()
+    ratelimit.acquire(conf.rate_limit)
+    try:
+        call = _claim(call_id)
+    finally:
+        _release_connection()
+    if call is None:
+        return PlaceResult(None)
+    try:
+        return _place_claimed(call, conf.max_attempts)
+    finally:
+        _release_connection()
+
+
+def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:
+    """Send a claimed call and move it to its next status."""
+    failure: EsmsVoiceError
+    try:
+        submission = _send(call)
+    except EsmsApiError as exc:
+        # eSMS answered: a refusal is final, never retried with the same request.
+        _finish(call, CallStatus.REJECTED, code=exc.code, message=str(exc))
+        return PlaceResult(CallStatus.REJECTED)
+    except EsmsInputError as exc:
+        _finish(call, CallStatus.ERROR, code="invalid", message=str(exc))
+        return PlaceResult(CallStatus.ERROR)
+    except (EsmsTransportError, EsmsSettingsError) as exc:
+        failure = exc
+    else:
+        _accept(call, submission)
+        return PlaceResult(CallStatus.ACCEPTED)
+
+    code = type(failure).__name__
+    if failure.retryable or isinstance(failure, EsmsSettingsError):
+        if call.attempts < max_attempts:
+            delay = retry_delay(call.attempts)
+            next_at = timezone.now() + dt.timedelta(seconds=delay)
+            if _finish(
+                call, CallStatus.PENDING, code=code, message=str(failure), next_attempt_at=next_at
+            ):
+                return PlaceResult(CallStatus.PENDING, retry_in=delay)
+            return PlaceResult(None)
+        message = f"gave up after {call.attempts} attempt(s): {failure}"
+    else:
+        message = str(failure)
+    _finish(call, CallStatus.ERROR, code=code, message=message)
+    return PlaceResult(CallStatus.ERROR)

@@ -1,0 +1,236 @@
+"""Apply a callback or a status poll: store it raw, judge it under the call's row lock, tell."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any
+
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
+from django.utils import timezone
+
+from ..backends import get_backend
+from ..esms.payloads import CallResult, normalize_smsid
+from ..esms.redaction import redact_for_call
+from ..exceptions import EsmsNotFoundYet
+from ..models import CallbackEvent, EventOutcome, EventSource, VoiceCall
+from ..signals import call_status_changed, callback_received
+from ..states import advance_writes, seen_writes, sources_for, status_for_result
+from .judging import FINGERPRINTS_KEPT, RESULT_FIELDS, judge, result_fingerprint, result_values
+from .notify import send_status_changed
+from .pg import fastpath
+
+logger = logging.getLogger(__name__)
+
+MAX_RAW_LENGTH = 20_000
+
+
+def _storable(text: str) -> str:
+    """Replace NUL characters, which PostgreSQL text columns refuse, with U+FFFD."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+#: The columns judge() reads or writes: without a call_status_changed receiver, the only ones
+#: the row lock fetches (a receiver gets the whole row).
+JUDGED_FIELDS = (
+    "uuid",
+    "status",
+    "smsid",
+    "event_fingerprints",
+    "submitted_at",
+    *RESULT_FIELDS.values(),
+)
+
+
+def record_result(
+    *,
+    call_uuid: Any,
+    source: str,
+    raw: str,
+    result: CallResult | None,
+    error: str = "",
+    remote_addr: str | None = None,
+    method: str = "",
+    authoritative: bool = False,
+) -> CallbackEvent | None:
+    """Store a callback or poll and apply it under the call's row lock; None if no such call.
+
+    One transaction: lock the call, judge, update it, insert the event. If that fails for any
+    reason but a lost database connection (OperationalError, InterfaceError: the caller
+    answers 503), the raw delivery is still stored, with outcome "error", and the error raised.
+
+    The call is written with a queryset update() and the event with one plain INSERT, so
+    Django's pre_save/post_save signals are not sent for them: listen to call_status_changed
+    and callback_received instead. Without a call_status_changed receiver the call is fetched
+    with the judged columns only.
+    """
+    event = CallbackEvent(
+        call_id=call_uuid,
+        source=source,
+        raw=_storable(raw[:MAX_RAW_LENGTH]),
+        remote_addr=remote_addr,
+        method=method[:8],
+        parsed=_parsed(result) if result is not None else {},
+        fingerprint=result_fingerprint(result) if result is not None else "",
+        error=_storable(redact_for_call(error, call_uuid)[:2000]),
+    )
+    if result is not None and not authoritative and _apply_fast(event, result):
+        return event
+    try:
+        with transaction.atomic():
+            calls = VoiceCall.objects.select_for_update()
+            if not call_status_changed.has_listeners(VoiceCall):
+                calls = calls.only(*JUDGED_FIELDS)
+            try:
+                call = calls.get(uuid=call_uuid)
+            except VoiceCall.DoesNotExist:
+                return None
+            old = call.status
+            if result is None:
+                event.outcome = EventOutcome.INVALID
+            else:
+                event.outcome, changed, note = judge(call, result, authoritative=authoritative)
+                event.error = note or event.error
+                if changed:
+                    call.updated_at = timezone.now()
+                    values = {name: getattr(call, name) for name in {*changed, "updated_at"}}
+                    VoiceCall.objects.filter(pk=call.pk).update(**values)
+            event.old_status, event.new_status = old, call.status
+            _insert_event(event)
+            if call.status != old:
+                send_status_changed(call, old, call.status, event)
+    except (OperationalError, InterfaceError):
+        raise  # the database is unavailable: the caller answers 503 so that eSMS retries
+    except Exception as exc:  # a bug, or a value the database refused (DataError, ...)
+        _store_failure(event, exc)
+        raise
+    _announce_after_commit(event)
+    return event
+
+
+def _store_failure(event: CallbackEvent, exc: Exception) -> None:
+    """Store a delivery whose processing failed, outcome "error", once its transaction is gone."""
+    event.pk, event.outcome = None, EventOutcome.ERROR
+    event.new_status = event.old_status  # whatever was decided was rolled back
+    error = redact_for_call(f"{type(exc).__name__}: {exc}", event.call_id)
+    event.error = _storable(error[:2000])
+    event.save(force_insert=True)
+    _announce_after_commit(event)
+
+
+def _announce_after_commit(event: CallbackEvent) -> None:
+    """Send callback_received once the event is committed, if anybody listens."""
+    if callback_received.has_listeners(CallbackEvent):
+        transaction.on_commit(lambda: callback_received.send(sender=CallbackEvent, event=event))
+
+
+def _apply_fast(event: CallbackEvent, result: CallResult) -> bool:
+    """Apply a result that advances its call in one statement (PostgreSQL); False if not.
+
+    See pg/fastpath.py. False also when the call does not exist or the statement failed on
+    its data: record_result's general path then decides, and stores, as it always does.
+    """
+    incoming = status_for_result(result)
+    if incoming is None:
+        return False
+    conn = connections[router.db_for_write(VoiceCall)]
+    if not fastpath.usable(conn):
+        return False
+    with_call = call_status_changed.has_listeners(VoiceCall)
+    reference = normalize_smsid(result.reference_id)
+    # What judge() writes for an advance, from the same tables in states.py.
+    writes = {
+        **seen_writes(fingerprint=event.fingerprint, reference=reference, kept=FINGERPRINTS_KEPT),
+        **advance_writes(incoming, result_values(result)),
+    }
+    try:
+        applied = fastpath.apply_advance(
+            conn=conn,
+            event=event,
+            incoming=incoming,
+            sources=sources_for(incoming),
+            writes=writes,
+            fingerprint=event.fingerprint,
+            reference=reference,
+            with_call=with_call,
+        )
+    except (OperationalError, InterfaceError):
+        raise  # the database is unavailable: the caller answers 503 so that eSMS retries
+    except DatabaseError as exc:  # a value the column refused: the general path decides
+        logger.debug("Fast path of call %s failed (%s): general path", event.call_id, exc)
+        applied = None
+    if applied is None:
+        event.pk, event.outcome = None, EventOutcome.RECEIVED
+        return False
+    old, call = applied
+    if call is not None:  # else no receiver is connected: nobody to tell
+        send_status_changed(call, old, incoming, event)
+    _announce_after_commit(event)
+    return True
+
+
+def _insert_event(event: CallbackEvent) -> None:
+    """INSERT a new event with one cached statement, not the whole Model.save() machinery."""
+    db = router.db_for_write(CallbackEvent, instance=event)
+    conn = connections[db]
+    if not conn.features.can_return_columns_from_insert:
+        event.save(force_insert=True, using=db)
+        return
+    fields = CallbackEvent.insert_fields()
+    params = [f.get_db_prep_save(f.pre_save(event, True), conn) for f in fields]
+    with conn.cursor() as cursor:
+        cursor.execute(_event_insert_sql(db), params)
+        event.pk = cursor.fetchone()[0]
+    event._state.adding, event._state.db = False, db
+
+
+@functools.cache
+def _event_insert_sql(db: str) -> str:
+    """Return the event INSERT ... RETURNING id for the database alias db."""
+    qn = connections[db].ops.quote_name
+    columns = ", ".join(qn(str(f.column)) for f in CallbackEvent.insert_fields())
+    placeholders = ", ".join(["%s"] * len(CallbackEvent.insert_fields()))
+    opts = CallbackEvent._meta
+    return (  # quoted names only; the values are parameters
+        f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"RETURNING {qn(str(opts.pk.column))}"
+    )
+
+
+def _parsed(result: CallResult) -> dict[str, Any]:
+    """Return the parsed fields of a result as JSON-friendly values."""
+    return {
+        "reference_id": result.reference_id,
+        "send_status": result.send_status,
+        "call_status": result.call_status,
+        "call_duration": result.call_duration,
+        "ivr": result.ivr,
+        "sent_result": result.sent_result,
+        "price": None if result.price is None else str(result.price),
+        "cid": result.cid,
+    }
+
+
+def refresh_status(call: VoiceCall) -> CallbackEvent | None:
+    """Ask eSMS for a call's state and apply it; None when eSMS does not know it yet (105)."""
+    if not call.smsid:
+        return None
+    try:
+        result = get_backend().get_send_status(call.smsid)
+    except EsmsNotFoundYet:
+        return None
+    return record_result(
+        call_uuid=call.uuid,
+        source=EventSource.POLL,
+        raw=redact_for_call(json.dumps(dict(result.raw), default=str), call.uuid),
+        result=result,
+        authoritative=True,
+    )

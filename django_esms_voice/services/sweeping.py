@@ -1,0 +1,155 @@
+"""The sweep: re-enqueue forgotten calls, recover stuck ones, poll and end the silent ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import idempotency
+from ..conf import voice_settings
+from ..esms.redaction import redact_for_call
+from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
+from ..models import VoiceCall
+from ..states import AWAITING_RESULT, CallStatus, sources_for
+from .enqueueing import enqueue_calls
+from .notify import send_status_changed
+from .results import refresh_status
+
+logger = logging.getLogger(__name__)
+
+SWEEP_BATCH_SIZE = 500
+#: The reason a call is "unknown": eSMS accepted it and sent no result within RESULT_TIMEOUT.
+NO_RESULT = "no_result"
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did."""
+
+    requeued: list[int] = field(default_factory=list)
+    recovered: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
+    polled: int = 0
+    poll_errors: int = 0
+
+    def __str__(self) -> str:
+        return _(
+            "%(requeued)d pending re-enqueued, %(recovered)d stuck recovered, %(polled)d polled "
+            "(%(poll_errors)d poll errors), %(expired)d ended without a result (charged, result "
+            "unknown)"
+        ) % {
+            "requeued": len(self.requeued),
+            "recovered": len(self.recovered),
+            "polled": self.polled,
+            "poll_errors": self.poll_errors,
+            "expired": len(self.expired),
+        }
+
+
+def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE) -> SweepReport:
+    """Re-enqueue forgotten pending calls, recover stuck ones, and poll calls with no result."""
+    conf = voice_settings()
+    now = now or timezone.now()
+    report = SweepReport()
+    with transaction.atomic():
+        pending = list(
+            VoiceCall.objects.select_for_update(skip_locked=True)
+            .filter(status=CallStatus.PENDING)
+            .filter(
+                Q(next_attempt_at__lte=now - dt.timedelta(seconds=conf.pending_grace))
+                | Q(next_attempt_at__isnull=True,
+                    created_at__lte=now - dt.timedelta(seconds=conf.pending_grace))
+            )
+            .values_list("pk", flat=True)[:batch_size]
+        )  # fmt: skip
+        # A worker that died mid-request leaves its call in submitting: eSMS may or may not
+        # have it, and resending with the same RequestId is safe (124 if it does).
+        stuck = list(
+            VoiceCall.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=CallStatus.SUBMITTING,
+                claimed_at__lte=now - dt.timedelta(seconds=conf.submit_lease),
+            )
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        VoiceCall.objects.filter(pk__in=stuck).update(status=CallStatus.PENDING, updated_at=now)
+        requeue = pending + stuck
+        # Leave them alone for a grace period, so the next sweep does not enqueue them twice.
+        VoiceCall.objects.filter(pk__in=requeue).update(next_attempt_at=now)
+        poll_before = now - dt.timedelta(seconds=conf.poll_after)
+        to_poll = list(
+            VoiceCall.objects.select_for_update(skip_locked=True)
+            .annotate(since=_result_due_since())
+            .filter(status__in=AWAITING_RESULT, since__lte=poll_before)
+            .exclude(smsid="")
+            .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=poll_before))
+            .order_by(F("last_polled_at").asc(nulls_first=True))[:batch_size]
+        )
+        VoiceCall.objects.filter(pk__in=[c.pk for c in to_poll]).update(last_polled_at=now)
+        report.expired = _expire_silent_calls(
+            now - dt.timedelta(seconds=conf.result_timeout),
+            now,
+            polling=to_poll,
+            batch_size=batch_size,
+        )
+        transaction.on_commit(lambda: enqueue_calls(requeue))
+    report.requeued, report.recovered = pending, stuck
+    idempotency.purge_expired(now, batch_size=batch_size)
+    for call in to_poll:  # network I/O after the commit, never under the row locks
+        try:
+            event = refresh_status(call)
+        except (EsmsApiError, EsmsTransportError, EsmsSettingsError) as exc:
+            report.poll_errors += 1
+            error = redact_for_call(str(exc), call.uuid)
+            logger.warning("Status poll of voice call %s failed: %s", call.pk, error)
+            continue
+        report.polled += event is not None
+    return report
+
+
+def _expire_silent_calls(
+    submitted_before: dt.datetime,
+    now: dt.datetime,
+    *,
+    polling: Sequence[VoiceCall] = (),
+    batch_size: int = SWEEP_BATCH_SIZE,
+) -> list[int]:
+    """Stop waiting for calls eSMS accepted but never reported on: "unknown", not "error".
+
+    eSMS placed and charged them; only the result is missing. A call accepted through 124
+    carries no SMSID and cannot be polled: without its callback it would stay accepted for
+    ever. A late callback, or a poll, still completes an "unknown" call.
+    """
+    expired = list(
+        VoiceCall.objects.select_for_update(skip_locked=True)
+        .annotate(since=_result_due_since())
+        .filter(status__in=sources_for(CallStatus.UNKNOWN), since__lte=submitted_before)
+        .exclude(pk__in=[call.pk for call in polling])[:batch_size]
+    )
+    message = _("eSMS accepted this call but sent no result for it within RESULT_TIMEOUT.")
+    VoiceCall.objects.filter(pk__in=[call.pk for call in expired]).update(
+        status=CallStatus.UNKNOWN,
+        last_error_code=NO_RESULT,
+        last_error_message=message,
+        completed_at=now,
+        updated_at=now,
+    )
+    for call in expired:
+        old, call.status = call.status, CallStatus.UNKNOWN
+        call.last_error_code, call.last_error_message, call.completed_at = NO_RESULT, message, now
+        send_status_changed(call, old, CallStatus.UNKNOWN, None)
+    return [call.pk for call in expired]
+
+
+def _result_due_since() -> Greatest:
+    """When a call's result became due: eSMS took it, or the time it was scheduled for."""
+    taken = Coalesce("submitted_at", "created_at")
+    return Greatest(taken, Coalesce("send_at", taken))
