@@ -22,7 +22,6 @@ from django.urls import include, path, reverse
 from rest_framework.test import APIClient
 
 from django_esms_voice import services
-from django_esms_voice.services import results
 from django_esms_voice.backends import LOCMEM_BACKEND
 from django_esms_voice.esms.client import EsmsVoiceClient
 from django_esms_voice.esms.payloads import (
@@ -35,6 +34,7 @@ from django_esms_voice.exceptions import (
     EsmsRejected,
 )
 from django_esms_voice.models import CallbackEvent, EventSource, VoiceCall
+from django_esms_voice.services import results
 from django_esms_voice.signing import callback_token, callback_url
 
 from .echo import (
