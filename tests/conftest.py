@@ -97,20 +97,16 @@ def require_postgres() -> Service:
 
 @pytest.fixture
 def no_prepared_statements(db: None) -> Iterator[None]:
-    """Start and end with no prepared statement in the database session, nor in our memory."""
+    """Start and end in a new database session: nothing prepared in it, nor in psycopg's memory."""
     from django.db import connection
 
-    from django_esms_voice import prepared
+    from django_esms_voice.services.pg import prepared
 
-    def reset() -> None:
-        prepared.forget_sessions()
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("DEALLOCATE ALL")
-
-    reset()
+    connection.close()
+    prepared.warn_lost.cache_clear()
     yield
-    reset()
+    connection.close()
+    prepared.warn_lost.cache_clear()
 
 
 @pytest.fixture

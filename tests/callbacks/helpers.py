@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from django_esms_voice.models import CallbackEvent, CallKind, VoiceCall
@@ -147,3 +148,13 @@ def forged_token(call: VoiceCall) -> str:
 def other_calls_token(call: VoiceCall) -> str:
     """Return the real token of another call."""
     return callback_token(make_call().uuid)
+
+
+def prepared_statements() -> list[tuple[str, int]]:
+    """Return the statements psycopg prepared in this database session, and their runs."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE NOT from_sql ORDER BY prepare_time"
+        )
+        return list(cursor.fetchall())

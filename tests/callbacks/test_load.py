@@ -23,6 +23,7 @@ from .helpers import (
     events,
     forged_token,
     make_call,
+    prepared_statements,
     url_for,
 )
 
@@ -55,18 +56,18 @@ def test_an_applied_callback_costs_three_queries_whatever_the_table_size(
 
     if connection.vendor == "postgresql":
         # One statement in autocommit locks the call, updates it and inserts the event
-        # (django_esms_voice/fastpath.py), prepared by the first callback of the session.
-        with django_assert_num_queries(2) as captured:
+        # (services/pg/fastpath.py), prepared by psycopg for the first callback of the session.
+        with django_assert_num_queries(1) as captured:
             deliver(first, answered(first.smsid))
-        prepare, execute = [q["sql"] for q in captured.captured_queries]
-        assert prepare.startswith("PREPARE esms_voice_")
-        assert "FOR UPDATE OF t" in prepare
-        assert execute.startswith(f"EXECUTE {prepare.split()[1]}(")
+        [first_sql] = [q["sql"] for q in captured.captured_queries]
+        assert first_sql.startswith("WITH p AS")
+        assert "FOR UPDATE OF t" in first_sql
         with django_assert_num_queries(1) as captured:
             response = deliver(call, query)
         assert response.json() == {"outcome": EventOutcome.APPLIED}
-        [sql] = [q["sql"] for q in captured.captured_queries]
-        assert sql.startswith(f"EXECUTE {prepare.split()[1]}(")
+        assert [q["sql"] for q in captured.captured_queries] == [first_sql]
+        [(statement, runs)] = prepared_statements()
+        assert (statement.startswith("WITH p AS"), runs) == (True, 2)  # planned once
     else:
         # Three statements; Django also logs the BEGIN and COMMIT of the view's transaction.
         with django_assert_num_queries(3 + 2) as captured:

@@ -1,25 +1,24 @@
-"""The callback statement is prepared once per database session, and never breaks a callback."""
+"""psycopg prepares the callback statement once per database session; nothing breaks a callback."""
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.db import OperationalError, ProgrammingError, connection
 
-from django_esms_voice import prepared
 from django_esms_voice.models import CallbackEvent, EventOutcome, VoiceCall
 from django_esms_voice.signals import call_status_changed
 from django_esms_voice.states import CallStatus
 
-from .helpers import answered, deliver, make_call
+from .helpers import answered, deliver, make_call, prepared_statements
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 Wrapper = Callable[..., Any]
+STATEMENT_HEAD = "WITH p AS"
+PREPARED_LOGGER = "django_esms_voice.services.pg.prepared"
 
 
 @pytest.fixture(autouse=True)
@@ -33,12 +32,27 @@ def sql_run() -> Iterator[list[str]]:
     sent: list[str] = []
 
     def record(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.split(maxsplit=1)[0] in ("PREPARE", "EXECUTE", "WITH", "DEALLOCATE"):
-            sent.append(sql.split("(", 1)[0].strip())
+        if sql.startswith(STATEMENT_HEAD):
+            sent.append(STATEMENT_HEAD)
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
         yield sent
+
+
+def prepared_here() -> list[tuple[str, int]]:
+    """Return the callback statements this session holds prepared, and how often each ran."""
+    return [
+        (statement[: len(STATEMENT_HEAD)], runs)
+        for statement, runs in prepared_statements()
+        if statement.startswith(STATEMENT_HEAD)
+    ]
+
+
+def behind_our_back(sql: str) -> None:
+    """Run a command on the session without psycopg seeing it (as a pooler's reset would)."""
+    connection.ensure_connection()
+    connection.connection.pgconn.exec_(sql.encode())
 
 
 def callback_for_a_new_call() -> tuple[VoiceCall, Any]:
@@ -60,119 +74,93 @@ def test_prepared_once_per_session_then_only_executed(sql_run: list[str]) -> Non
     for _ in range(3):
         assert_answered(*callback_for_a_new_call())
 
-    [prepare, *executes] = sql_run
-    assert prepare.startswith("PREPARE esms_voice_")
-    name = prepare.split()[1]
-    assert executes == [f"EXECUTE {name}"] * 3
+    assert sql_run == [STATEMENT_HEAD] * 3
+    assert prepared_here() == [(STATEMENT_HEAD, 3)]  # planned once, run three times
 
 
 @pytest.mark.parametrize(
     ("setting", "value"),
-    [("DISABLE_SERVER_SIDE_CURSORS", True), ("OPTIONS", {"server_side_binding": True})],
-    ids=["transaction pooler declared", "psycopg binds and prepares itself"],
+    [
+        ("DISABLE_SERVER_SIDE_CURSORS", True),
+        ("OPTIONS", {"server_side_binding": True}),
+        ("OPTIONS", {"prepare_threshold": None}),
+    ],
+    ids=["transaction pooler declared", "psycopg binds and prepares itself", "prepare refused"],
 )
-def test_settings_that_rule_out_our_prepare_run_the_plain_statement(
+def test_settings_that_rule_out_preparing_run_the_plain_statement(
     monkeypatch: pytest.MonkeyPatch, sql_run: list[str], setting: str, value: Any
 ) -> None:
     monkeypatch.setitem(connection.settings_dict, setting, value)
     for _ in range(2):
         assert_answered(*callback_for_a_new_call())
 
-    assert sql_run == ["WITH p AS"] * 2
+    assert sql_run == [STATEMENT_HEAD] * 2
+    assert prepared_here() == []
+
+
+def test_django_s_own_statements_are_not_prepared() -> None:
+    assert_answered(*callback_for_a_new_call())
+    for _ in range(10):
+        assert VoiceCall.objects.filter(status=CallStatus.ANSWERED).count() == 1
+
+    assert len(prepared_statements()) == 1
+
+
+def lost_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Return the warnings that the prepared statement was lost."""
+    return [r.getMessage() for r in caplog.records if r.name == PREPARED_LOGGER]
 
 
 def test_a_statement_deallocated_behind_our_back_is_prepared_again(
-    sql_run: list[str], caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture, sql_run: list[str]
 ) -> None:
     assert_answered(*callback_for_a_new_call())
-    with connection.cursor() as cursor:
-        cursor.execute("DEALLOCATE ALL")  # a DISCARD ALL, a pool's reset
+    behind_our_back("DEALLOCATE ALL")  # a DISCARD ALL, a pool's reset
     sql_run.clear()
 
-    assert_answered(*callback_for_a_new_call())
-    assert_answered(*callback_for_a_new_call())
+    for _ in range(3):
+        assert_answered(*callback_for_a_new_call())
 
-    assert [sql.split()[0] for sql in sql_run] == ["EXECUTE", "PREPARE", "EXECUTE", "EXECUTE"]
-    assert not [r for r in caplog.records if r.name == "django_esms_voice.prepared"]
-
-
-def test_a_statement_another_process_prepared_in_this_session_is_used(
-    sql_run: list[str], caplog: pytest.LogCaptureFixture
-) -> None:
-    assert_answered(*callback_for_a_new_call())
-    prepared.forget_sessions()  # as if a new process took over the pooled session
-    sql_run.clear()
-
-    assert_answered(*callback_for_a_new_call())  # PREPARE: already there (42P05)
-    assert [sql.split()[0] for sql in sql_run] == ["PREPARE", "EXECUTE"]
-    assert not [r for r in caplog.records if r.name == "django_esms_voice.prepared"]
+    # The first one failed (psycopg's statement was gone) and took the general path.
+    assert sql_run == [STATEMENT_HEAD] * 3
+    assert prepared_here() == [(STATEMENT_HEAD, 2)]  # prepared again, then only run
+    [warning] = lost_warnings(caplog)
+    assert "DISABLE_SERVER_SIDE_CURSORS" in warning
 
 
-def test_behind_an_undeclared_transaction_pooler_it_gives_up_once_and_loses_nothing(
-    sql_run: list[str], caplog: pytest.LogCaptureFixture
+def test_behind_an_undeclared_transaction_pooler_no_callback_is_lost(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def pooler(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
-        # The next statement runs on another server session, which never saw the PREPARE.
-        result = execute(sql, params, many, context)
-        if sql.startswith("PREPARE"):
-            context["cursor"].execute("DEALLOCATE ALL")
-        return result
+        # Every statement runs on a server session that holds nothing prepared.
+        behind_our_back("DEALLOCATE ALL")
+        return execute(sql, params, many, context)
 
-    with caplog.at_level(logging.WARNING), connection.execute_wrapper(pooler):
+    with connection.execute_wrapper(pooler):
         calls = [callback_for_a_new_call() for _ in range(3)]
 
     for call, response in calls:
         assert_answered(call, response)
-    [warning] = [r for r in caplog.records if r.name == "django_esms_voice.prepared"]
-    assert "DISABLE_SERVER_SIDE_CURSORS" in warning.getMessage()
-    # Two tries, then the plain statement for this callback and every later one.
-    assert [sql.split()[0] for sql in sql_run] == [
-        *("PREPARE", "DEALLOCATE", "EXECUTE") * 2,
-        *("WITH",) * 3,
-    ]
+    assert len(lost_warnings(caplog)) <= 1  # once, not for every callback
 
 
-def test_a_refused_prepare_gives_up_once_and_the_callback_is_applied(
-    sql_run: list[str], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_refused_preparation_falls_back_and_the_callback_is_applied() -> None:
     def refuse(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.startswith("PREPARE"):
+        if sql.startswith(STATEMENT_HEAD):
             raise ProgrammingError("permission denied")
         return execute(sql, params, many, context)
 
-    with caplog.at_level(logging.WARNING), connection.execute_wrapper(refuse):
+    with connection.execute_wrapper(refuse):
         first = callback_for_a_new_call()
         second = callback_for_a_new_call()
 
     assert_answered(*first)
     assert_answered(*second)
-    [warning] = [r for r in caplog.records if r.name == "django_esms_voice.prepared"]
-    assert "PREPARE failed (ProgrammingError: permission denied)" in warning.getMessage()
-    assert [sql.split()[0] for sql in sql_run] == ["PREPARE", "WITH", "WITH"]
-
-
-def test_after_giving_up_it_tries_again_later(
-    monkeypatch: pytest.MonkeyPatch, sql_run: list[str]
-) -> None:
-    def refuse(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.startswith("PREPARE"):
-            raise ProgrammingError("relation does not exist")  # say, before migrate ran
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(refuse):
-        assert_answered(*callback_for_a_new_call())
-    later = time.monotonic() + prepared.GIVE_UP_SECONDS - 1
-    monkeypatch.setattr(prepared.time, "monotonic", lambda: later)
-    assert_answered(*callback_for_a_new_call())
-    monkeypatch.setattr(prepared.time, "monotonic", lambda: later + 2)
-    assert_answered(*callback_for_a_new_call())
-
-    assert [sql.split()[0] for sql in sql_run] == ["PREPARE", "WITH", "WITH", "PREPARE", "EXECUTE"]
 
 
 def test_database_unavailable_while_preparing_answers_503_and_stores_nothing() -> None:
     def down(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.startswith("PREPARE"):
+        if sql.startswith(STATEMENT_HEAD):
             raise OperationalError("server closed the connection unexpectedly")
         return execute(sql, params, many, context)
 
@@ -184,42 +172,13 @@ def test_database_unavailable_while_preparing_answers_503_and_stores_nothing() -
     assert not CallbackEvent.objects.exists()
     call.refresh_from_db()
     assert call.status == CallStatus.ACCEPTED
-    # Nothing was given up: once the database is back, the statement is prepared.
+    # Once the database is back, the statement is prepared.
     assert_answered(*callback_for_a_new_call())
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
-        assert cursor.fetchone() == (1,)
-
-
-class Psycopg2StyleError(Exception):
-    """A driver error that carries its SQLSTATE as psycopg2 does, in ``pgcode``."""
-
-    pgcode = "26000"
-
-
-def test_a_lost_statement_reported_the_psycopg2_way_is_prepared_again(
-    sql_run: list[str],
-) -> None:
-    assert_answered(*callback_for_a_new_call())
-    lost: list[str] = []
-
-    def lose_once(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.startswith("EXECUTE") and not lost:
-            lost.append(sql)
-            # psycopg2 classes 26000 as an OperationalError, as it does a dropped connection.
-            raise OperationalError("prepared statement does not exist") from Psycopg2StyleError()
-        return execute(sql, params, many, context)
-
-    sql_run.clear()
-    with connection.execute_wrapper(lose_once):
-        assert_answered(*callback_for_a_new_call())
-
-    assert [sql.split()[0] for sql in sql_run] == ["EXECUTE", "PREPARE", "EXECUTE"]
-    assert not prepared._given_up
+    assert [head for head, _ in prepared_here()] == [STATEMENT_HEAD]
 
 
 def test_a_plan_made_stale_by_a_migration_is_prepared_again(
-    sql_run: list[str], caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def receiver(**kwargs: Any) -> None:
         """Makes the statement return the whole call row, whose types a migration changes."""
@@ -227,35 +186,28 @@ def test_a_plan_made_stale_by_a_migration_is_prepared_again(
     call_status_changed.connect(receiver, dispatch_uid="test_prepared_stale")
     try:
         assert_answered(*callback_for_a_new_call())
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE esms_voice_voicecall ALTER COLUMN cid TYPE varchar(41)")
+        # Another session migrates: psycopg does not see it ("cached plan must not change
+        # result type" on the next run).
+        behind_our_back("ALTER TABLE esms_voice_voicecall ALTER COLUMN cid TYPE varchar(41)")
         try:
-            sql_run.clear()
-            assert_answered(*callback_for_a_new_call())
-            assert_answered(*callback_for_a_new_call())
+            for _ in range(3):
+                assert_answered(*callback_for_a_new_call())
+            assert prepared_here() == [(STATEMENT_HEAD, 2)]  # prepared again, then only run
         finally:
-            with connection.cursor() as cursor:
-                cursor.execute("ALTER TABLE esms_voice_voicecall ALTER COLUMN cid TYPE varchar(40)")
+            behind_our_back("ALTER TABLE esms_voice_voicecall ALTER COLUMN cid TYPE varchar(40)")
     finally:
         call_status_changed.disconnect(dispatch_uid="test_prepared_stale")
-
-    # "cached plan must not change result type": dropped, prepared again, then plain EXECUTEs.
-    assert [sql.split()[0] for sql in sql_run] == [
-        "EXECUTE", "DEALLOCATE", "PREPARE", "EXECUTE", "EXECUTE",
-    ]  # fmt: skip
-    assert not [r for r in caplog.records if r.name == "django_esms_voice.prepared"]
+    assert len(lost_warnings(caplog)) == 1
 
 
-def test_a_connection_killed_during_the_statement_answers_503_and_the_next_callback_works(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_connection_killed_during_the_statement_answers_503_and_the_next_callback_works() -> None:
     import psycopg
 
     assert_answered(*callback_for_a_new_call())  # prepared in this session
     killed: list[int] = []
 
     def kill_backend(execute: Wrapper, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.startswith("EXECUTE") and not killed:
+        if sql.startswith(STATEMENT_HEAD) and not killed:
             killed.append(connection.connection.info.backend_pid)
             with psycopg.connect(
                 host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
@@ -273,6 +225,5 @@ def test_a_connection_killed_during_the_statement_answers_503_and_the_next_callb
     # the test client leaves that out), and the next request opens a new session.
     connection.close()
     assert not CallbackEvent.objects.filter(call=call).exists()
-    assert not prepared._given_up  # an outage is not a reason to stop preparing
     assert_answered(call, deliver(call, answered(call.smsid)))  # eSMS's retry: a new session
-    assert not [r for r in caplog.records if r.name == "django_esms_voice.prepared"]
+    assert [head for head, _ in prepared_here()] == [STATEMENT_HEAD]

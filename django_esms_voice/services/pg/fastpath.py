@@ -12,9 +12,9 @@ and inserts the event only if the update happened::
     INSERT INTO event … SELECT …, prev's status, … FROM upd, p RETURNING id, old_status
 
 Every value the statement needs travels in one JSON parameter (``p.j`` above), read back with
-each column's cast: Python quotes one string instead of seventeen values, and prepared.py
-PREPAREs the statement once per database session, so PostgreSQL neither parses nor plans it
-again (planning it cost more server CPU than running it).
+each column's cast: Python sends one string instead of seventeen values, and prepared.py has
+psycopg prepare the statement once per database session, so PostgreSQL neither parses nor
+plans it again (planning it cost more server CPU than running it).
 
 With a call_status_changed receiver connected, the statement also returns the call's whole
 row, for the signal. No model instance is saved, so no pre_save/post_save signal is sent.
@@ -24,19 +24,20 @@ under the row lock. When no row comes back the result did not advance the call (
 does not exist) and nothing was written: record_result then takes the general path, which
 decides every other outcome (duplicate, merged, mismatch, out of order, …) in Python.
 
-The WHERE clause is the ADVANCE branch of services._judge, and no more:
+The WHERE clause is the ADVANCE branch of services.judging.judge, and no more:
 
 * the call's status is one of ``states.sources_for(incoming)`` (the rule stays in states.py);
 * the result's fingerprint is not among the call's (a string element of the JSON array);
 * a ReferenceId matches the call's SMSID, or the call has none yet (then it is adopted).
   Only spellings that Python's ``str.lower()`` equates with the ReferenceId are matched, so
-  the test can only be stricter than _judge's, never looser: anything else takes the
+  the test can only be stricter than judge's, never looser: anything else takes the
   general path.
 
-The SET clause writes what _judge writes for an advance: the carried result columns, the
-status, the fingerprints (the last ``kept`` of them), completed_at for a final status, and
-updated_at. tests/test_callback_fastpath.py runs a table of (call, delivery) pairs through
-both paths and compares the rows they leave.
+The SET clause is built from the writes the caller passes: ``states.seen_writes`` and
+``states.advance_writes``, the same table judge() applies in Python, each kind of write
+(set, fill if empty, append and keep the last n) spelt once in SQL below.
+tests/callbacks/test_fastpath.py runs a table of (call, delivery) pairs through both paths
+and compares the rows they leave.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.utils import timezone
 
-from . import prepared
-from .models import CallbackEvent, EventOutcome, VoiceCall
+from ...models import CallbackEvent, EventOutcome, VoiceCall
+from ...states import NOW, How, Write
+from .prepared import preparing
 
 # The statement's one parameter: a JSON object of every value it needs.
 _ARGS = "args"
@@ -79,11 +81,9 @@ def apply_advance(
     event: CallbackEvent,
     incoming: str,
     sources: frozenset[str],
-    values: Mapping[str, Any],
+    writes: Mapping[str, Write],
     fingerprint: str,
     reference: str,
-    final: bool,
-    kept: int,
     with_call: bool,
 ) -> tuple[str, VoiceCall | None] | None:
     """Apply an advancing result and insert its event in one statement; None if it did not.
@@ -91,7 +91,7 @@ def apply_advance(
     `event` is unsaved, its outcome and statuses not set yet; on success it is saved (pk,
     outcome applied, old and new status) and (old status, call) is returned, the call with
     every column when `with_call`, else None. On None nothing was written. `sources` are the
-    statuses `incoming` advances (states.sources_for).
+    statuses `incoming` advances (states.sources_for); `writes` what the advance writes.
     """
     db = conn.alias
     now = timezone.now()
@@ -105,41 +105,34 @@ def apply_advance(
     # cast in the statement reads them back, as the general path's save() would store them.
     for name, attname in _event_args():
         args[name] = getattr(event, attname)
-    for i, value in enumerate(values.values()):
-        args[f"v{i}"] = value
+    for i, write in enumerate(writes.values()):
+        if write.value is not NOW:
+            args[f"w{i}"] = write.value
     spellings: list[str] = []
     if reference:
-        args["reference"] = reference
-        # The SMSID spellings _judge takes for this ReferenceId, among the likely ones.
+        # The SMSID spellings judge takes for this ReferenceId, among the likely ones.
         spellings = sorted(
             {s for s in (reference, reference.lower(), reference.upper()) if _same(s, reference)}
         )
         args.update((f"r{i}", spelling) for i, spelling in enumerate(spellings))
-    sql = _statement(
-        db,
-        incoming,
-        sources,
-        tuple(values),
-        len(spellings) if reference else -1,
-        final,
-        kept,
-        with_call,
-    )
+    shape = tuple((name, w.how, w.value is NOW, w.kept) for name, w in writes.items())
+    sql = _statement(db, incoming, sources, shape, len(spellings) if reference else -1, with_call)
     params = {_ARGS: _encode_json(args)}
     call: VoiceCall | None = None
-    if with_call:
-        rows = prepared.run(
-            conn, sql, params, lambda q, a: list(VoiceCall.objects.raw(q, a, using=db))
-        )
-        if not rows:
-            return None
-        call = rows[0]
-        event_id, old = call.__dict__.pop(_EVENT_ID), call.__dict__.pop(_OLD_STATUS)
-    else:
-        row = prepared.run(conn, sql, params, functools.partial(_fetch_one, conn))
-        if row is None:
-            return None
-        event_id, old = row
+    with preparing(conn):
+        if with_call:
+            rows = list(VoiceCall.objects.raw(sql, params, using=db))
+            if not rows:
+                return None
+            call = rows[0]
+            event_id, old = call.__dict__.pop(_EVENT_ID), call.__dict__.pop(_OLD_STATUS)
+        else:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            if row is None:
+                return None
+            event_id, old = row
     event.pk, event.old_status = event_id, old
     event._state.adding, event._state.db = False, db
     return old, call
@@ -169,14 +162,6 @@ def _arg(name: str, field: Field[Any, Any], conn: BaseDatabaseWrapper) -> str:
 _LENGTH = re.compile(r"\(\d+\)$")
 
 
-def _fetch_one(conn: BaseDatabaseWrapper, sql: str, params: Any) -> tuple[Any, ...] | None:
-    """Execute one statement and return its first row."""
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        row: tuple[Any, ...] | None = cursor.fetchone()
-        return row
-
-
 def _field(model: type[Model], name: str) -> Field[Any, Any]:
     """Return a model's concrete field by name."""
     field = model._meta.get_field(name)
@@ -192,8 +177,22 @@ def _column(field: Field[Any, Any]) -> str:
     return field.column
 
 
+def _assignment(column: str, field: Field[Any, Any], how: How, value: str, kept: int) -> str:
+    """Spell one write in SQL: `column` is the call's current value, `value` the new one."""
+    if how is How.FILL:  # states.Write.applied: the value only if the column is None or ""
+        if field.get_internal_type() in ("CharField", "TextField"):
+            return f"COALESCE(NULLIF({column}, ''), {value})"
+        return f"COALESCE({column}, {value})"
+    if how is How.APPEND:  # [*column, value][-kept:]
+        return (
+            f"jsonb_path_query_array({column} || jsonb_build_array({value}), "
+            f"'$[last - {int(kept) - 1} to last]')"
+        )
+    return value
+
+
 def _same(spelling: str, reference: str) -> bool:
-    """Whether _judge would take an SMSID spelt `spelling` for the ReferenceId `reference`."""
+    """Whether judge would take an SMSID spelt `spelling` for the ReferenceId `reference`."""
     return spelling.lower() == reference.lower()
 
 
@@ -239,16 +238,16 @@ def _statement(
     db: str,
     incoming: str,
     sources: frozenset[str],
-    columns: tuple[str, ...],
+    shape: tuple[tuple[str, How, bool, int], ...],
     spellings: int,
-    final: bool,
-    kept: int,
     with_call: bool,
 ) -> str:
-    """Return the statement for one shape of result (its status, the columns it carries, …).
+    """Return the statement for one shape of result (its status, what it writes, …).
 
-    `sources` (states.sources_for(incoming)) and the statuses become literals: code
-    constants, so that fewer parameters are sent. `spellings` is -1 without a ReferenceId.
+    `shape` is (column, how, whether the value is NOW, kept) of each write; the values are
+    arguments w0, w1, … in that order. `sources` (states.sources_for(incoming)) and the
+    statuses become literals: code constants, so that fewer parameters are sent.
+    `spellings` is -1 without a ReferenceId.
     """
     qn = connections[db].ops.quote_name
     opts = VoiceCall._meta
@@ -265,12 +264,16 @@ def _statement(
     fingerprint = arg("fingerprint", "fingerprint", CallbackEvent)
     now = arg("now", "updated_at")
     assignments = [
-        f"{status} = {_literal(incoming)}",
-        # _judge's [*fingerprints, fingerprint][-kept:]
-        f"{fps} = jsonb_path_query_array(c.{fps} || jsonb_build_array({fingerprint}),"
-        f" '$[last - {kept - 1} to last]')",
+        f"{col(name)} = "
+        + _assignment(
+            f"c.{col(name)}",
+            _field(VoiceCall, name),
+            how,
+            now if is_now else arg(f"w{i}", name),
+            kept,
+        )
+        for i, (name, how, is_now, kept) in enumerate(shape)
     ]
-    assignments += [f"{col(name)} = {arg(f'v{i}', name)}" for i, name in enumerate(columns)]
     sources_sql = ", ".join(_literal(s) for s in sorted(sources)) or "NULL"
     conditions = [
         f"c.{pk} = prev.{pk}",
@@ -280,21 +283,8 @@ def _statement(
     ]
     if spellings >= 0:
         smsid = col("smsid")
-        reference = arg("reference", "smsid")
-        assignments.append(
-            f"{smsid} = CASE WHEN c.{smsid} = '' THEN {reference} ELSE c.{smsid} END"
-        )
         known = "".join(f", {arg(f'r{i}', 'smsid')}" for i in range(spellings))
         conditions.append(f"c.{smsid} IN (''{known})")
-    # As _judge on an advance: completed_at follows finality, the last error is cleared, and
-    # submitted_at is set if the call had none.
-    assignments += [
-        f"{col('completed_at')} = " + (now if final else "NULL"),
-        f"{col('last_error_code')} = ''",
-        f"{col('last_error_message')} = ''",
-        f"{col('submitted_at')} = COALESCE(c.{col('submitted_at')}, {now})",
-        f"{col('updated_at')} = {now}",
-    ]
     returned = [f"prev.{status} AS {_OLD_STATUS}"]
     if with_call:
         returned += [f"c.{qn(_column(f))}" for f in opts.concrete_fields]
