@@ -8,7 +8,8 @@ from celery import shared_task
 from celery.app.task import Task
 
 from . import services
-from .services.enqueueing import ENQUEUE_TASK, PLACE_TASK, SWEEP_TASK
+from .schedule import SWEEP_TASK
+from .services.enqueueing import ENQUEUE_TASK, PLACE_TASK
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import idempotency, services
+from .. import services
 from ..models import CallKind, VoiceCall
+from ..services import idempotency
 from .confirmation import already_created, load_payload, new_nonce
 from .forms import CallManyForm, dump_options, load_options
 from .rows import MAX_ROWS, check_rows

@@ -24,10 +24,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import idempotency, services
+from .. import services
 from ..esms.phone import normalize_phone, repeats
 from ..exceptions import EsmsInputError
 from ..models import CallKind, VoiceCall
+from ..services import idempotency
 from .confirmation import already_created, calls_list_url, load_payload, new_nonce
 from .forms import CallOptionsForm
 from .permissions import can_create_calls

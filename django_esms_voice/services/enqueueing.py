@@ -12,7 +12,6 @@ logger = logging.getLogger(__name__)
 #: The registered names of the tasks (tasks.py): the place task, and the fan-out of a batch.
 PLACE_TASK = "django_esms_voice.place_call"
 ENQUEUE_TASK = "django_esms_voice.enqueue_calls"
-SWEEP_TASK = "django_esms_voice.sweep"
 FAN_OUT_ABOVE = 100  # calls enqueued from the caller's process; more go through a worker
 FAN_OUT_CHUNK = 1000
 

@@ -9,16 +9,22 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import F, Q
-from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import idempotency
 from ..conf import voice_settings
 from ..esms.redaction import redact_for_call
 from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
-from ..states import AWAITING_RESULT, CallStatus, sources_for
+from ..states import (
+    AWAITING_RESULT,
+    CLAIMABLE,
+    CLAIMED,
+    CallStatus,
+    result_due_since,
+    sources_for,
+)
+from . import idempotency
 from .enqueueing import enqueue_calls
 from .notify import send_status_changed
 from .results import refresh_status
@@ -62,7 +68,7 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
     with transaction.atomic():
         pending = list(
             VoiceCall.objects.select_for_update(skip_locked=True)
-            .filter(status=CallStatus.PENDING)
+            .filter(status__in=CLAIMABLE)
             .filter(
                 Q(next_attempt_at__lte=now - dt.timedelta(seconds=conf.pending_grace))
                 | Q(next_attempt_at__isnull=True,
@@ -75,7 +81,7 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
         stuck = list(
             VoiceCall.objects.select_for_update(skip_locked=True)
             .filter(
-                status=CallStatus.SUBMITTING,
+                status__in=CLAIMED,
                 claimed_at__lte=now - dt.timedelta(seconds=conf.submit_lease),
             )
             .values_list("pk", flat=True)[:batch_size]
@@ -87,7 +93,7 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
         poll_before = now - dt.timedelta(seconds=conf.poll_after)
         to_poll = list(
             VoiceCall.objects.select_for_update(skip_locked=True)
-            .annotate(since=_result_due_since())
+            .annotate(since=result_due_since())
             .filter(status__in=AWAITING_RESULT, since__lte=poll_before)
             .exclude(smsid="")
             .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=poll_before))
@@ -130,7 +136,7 @@ def _expire_silent_calls(
     """
     expired = list(
         VoiceCall.objects.select_for_update(skip_locked=True)
-        .annotate(since=_result_due_since())
+        .annotate(since=result_due_since())
         .filter(status__in=sources_for(CallStatus.UNKNOWN), since__lte=submitted_before)
         .exclude(pk__in=[call.pk for call in polling])[:batch_size]
     )
@@ -147,9 +153,3 @@ def _expire_silent_calls(
         call.last_error_code, call.last_error_message, call.completed_at = NO_RESULT, message, now
         send_status_changed(call, old, CallStatus.UNKNOWN, None)
     return [call.pk for call in expired]
-
-
-def _result_due_since() -> Greatest:
-    """When a call's result became due: eSMS took it, or the time it was scheduled for."""
-    taken = Coalesce("submitted_at", "created_at")
-    return Greatest(taken, Coalesce("send_at", taken))

@@ -38,7 +38,7 @@ def test_the_event_admin_is_read_only_and_links_to_the_call(admin_client: Client
 
 
 def test_only_a_superuser_may_delete_an_event() -> None:
-    event = CallbackEvent.objects.create(outcome=EventOutcome.UNMATCHED)
+    event = CallbackEvent.objects.create(outcome=EventOutcome.INVALID)
     user = staff("events", "esms_voice.view_callbackevent", "esms_voice.delete_callbackevent")
     url = reverse("admin:esms_voice_callbackevent_delete", args=[event.pk])
     assert login(user).post(url, {"post": "yes"}).status_code == 403

@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from .conf import voice_settings
-from .models import IdempotencyKey
+from ..conf import voice_settings
+from ..models import IdempotencyKey
 
 #: Expired keys one purge deletes.
 PURGE_BATCH_SIZE = 1000

@@ -1,4 +1,4 @@
-"""VoiceCall, one call to one phone, and CallbackEvent, every delivery and poll stored raw."""
+"""VoiceCall: one call to one phone, followed to its final result."""
 
 from __future__ import annotations
 
@@ -14,27 +14,18 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import options
-from .esms.payloads import RecordCallRequest, TemplateCallRequest
-from .esms.protocol import VOICES
-from .exceptions import EsmsInputError
-from .options import CallKind as CallKind  # public here too: models.CallKind
-from .states import BILLABLE, FINAL, CallStatus
+from .. import options
+from ..esms.payloads import RecordCallRequest, TemplateCallRequest
+from ..esms.protocol import VOICES
+from ..exceptions import EsmsInputError
+from ..options import CallKind
+from ..states import BILLABLE, FINAL, CallStatus
 
 
 class VoiceCallQuerySet(models.QuerySet["VoiceCall"]):
-    """Filters the admin, the services and the sweep share."""
-
-    def final(self) -> VoiceCallQuerySet:
-        """Calls that will not change any more (but for a correction)."""
-        return self.filter(status__in=FINAL)
-
-    def open(self) -> VoiceCallQuerySet:
-        """Calls still on their way to a final status."""
-        return self.exclude(status__in=FINAL)
+    """Questions about many calls at once: what they cost."""
 
     def costs(self) -> dict[str, Any]:
         """What the calls cost: how many eSMS bills, the Price it reported, how many lack one.
@@ -213,110 +204,3 @@ class VoiceCall(models.Model):
             field = {"ivr": "ivr_key"}.get(exc.field, exc.field)
             field = field if field in {f.name for f in self._meta.fields} else "__all__"
             raise ValidationError({field: exc.message}) from None
-
-
-class EventSource(models.TextChoices):
-    """Where a result came from."""
-
-    CALLBACK = "callback", _("Callback from eSMS")
-    POLL = "poll", _("Status poll (GetSendStatus)")
-
-
-class EventOutcome(models.TextChoices):
-    """What became of a stored callback or poll."""
-
-    RECEIVED = "received", _("Received, not processed yet")
-    APPLIED = "applied", _("Applied")
-    MERGED = "merged", _("Merged late fields")
-    DUPLICATE = "duplicate", _("Duplicate")
-    OUT_OF_ORDER = "out_of_order", _("Out of order (ignored)")
-    CONFLICT = "conflict", _("Conflicting result (ignored)")
-    CORRECTED = "corrected", _("Corrected a final result")
-    MISMATCH = "mismatch", _("ReferenceId does not match the call")
-    INVALID = "invalid", _("Invalid")
-    UNMATCHED = "unmatched", _("No matching call")
-    ERROR = "error", _("Error while processing")
-
-
-class CallbackEvent(models.Model):
-    """One callback delivery or status poll, stored raw before it is applied."""
-
-    # Keyed on the call's uuid: the callback URL carries it, so storing an event needs no
-    # lookup, and an unknown uuid fails the foreign key instead of storing junk.
-    call = models.ForeignKey(
-        VoiceCall,
-        to_field="uuid",
-        db_column="call_uuid",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="events",
-        verbose_name=_("call"),
-    )
-    source = models.CharField(
-        _("source"), max_length=10, choices=EventSource.choices, default=EventSource.CALLBACK
-    )
-    received_at = models.DateTimeField(_("received"), auto_now_add=True)
-    remote_addr = models.GenericIPAddressField(_("from address"), null=True, blank=True)
-    method = models.CharField(_("HTTP method"), max_length=8, blank=True)
-    raw = models.TextField(_("raw query or answer"), blank=True)
-    parsed = models.JSONField(
-        _("parsed fields"), default=dict, blank=True, encoder=DjangoJSONEncoder
-    )
-    fingerprint = models.CharField(_("fingerprint"), max_length=64, blank=True)
-    outcome = models.CharField(
-        _("outcome"), max_length=14, choices=EventOutcome.choices, default=EventOutcome.RECEIVED
-    )
-    old_status = models.CharField(_("status before"), max_length=12, blank=True)
-    new_status = models.CharField(_("status after"), max_length=12, blank=True)
-    error = models.TextField(_("processing error"), blank=True)
-
-    class Meta:
-        verbose_name = _("callback event")
-        verbose_name_plural = _("callback events")
-        ordering = ("-received_at", "-id")
-        indexes = [
-            models.Index(fields=["-received_at"], name="esms_voice_event_received"),
-            models.Index(fields=["outcome", "-received_at"], name="esms_voice_event_outcome"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_source_display()} {self.received_at:%Y-%m-%d %H:%M:%S} ({self.outcome})"
-
-    @classmethod
-    def insert_fields(cls) -> tuple[models.Field[Any, Any], ...]:
-        """The columns an INSERT fills: every concrete one but the primary key."""
-        return tuple(
-            f
-            for f in cls._meta.concrete_fields
-            if isinstance(f, models.Field) and not f.primary_key
-        )
-
-
-class IdempotencyKey(models.Model):
-    """A request that spends money, seen once: an admin confirmation or an API Idempotency-Key.
-
-    Unique on (scope, key): a second request with the same key waits at the INSERT for the
-    first one's transaction, fails, and gets the first one's batch or answer instead.
-    """
-
-    scope = models.CharField(_("scope"), max_length=100)
-    key = models.CharField(_("key"), max_length=255)
-    fingerprint = models.CharField(_("request fingerprint"), max_length=64, blank=True)
-    batch = models.CharField(_("batch"), max_length=100, blank=True)
-    call_count = models.PositiveIntegerField(_("calls created"), default=0)
-    response_status = models.PositiveSmallIntegerField(_("answer status"), null=True, blank=True)
-    response_body = models.JSONField(_("answer"), null=True, blank=True, encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
-
-    class Meta:
-        verbose_name = _("idempotency key")
-        verbose_name_plural = _("idempotency keys")
-        default_permissions = ()  # bookkeeping: nobody edits it
-        constraints = [
-            models.UniqueConstraint(fields=["scope", "key"], name="esms_voice_idempotency_key")
-        ]
-        indexes = [models.Index(fields=["created_at"], name="esms_voice_idempotency_age")]
-
-    def __str__(self) -> str:
-        return f"{self.scope} {self.created_at:%Y-%m-%d %H:%M:%S}"
