@@ -135,15 +135,16 @@ class CallOption:
         field_kwargs.pop("required", None)
         return field_class(**{**field_kwargs, **kwargs})
 
-    def add_argument(self, parser: argparse.ArgumentParser) -> None:
-        """Declare the option's flag on a command's parser."""
+    def add_argument(self, parser: argparse.ArgumentParser, **overrides: Any) -> None:
+        """Declare the option's flag on a command's parser (none when it has no flag)."""
         if self.flag is None:
             return
         kwargs: dict[str, Any] = {"dest": self.name, "help": str(self.flag_help or self.label)}
         if self.metavar:
             kwargs["metavar"] = self.metavar
         if self.numbers is not None:
-            kwargs.update(type=int, choices=self.numbers)
+            # No argparse choices: the call's check refuses a wrong value, saying the range.
+            kwargs["type"] = int
             kwargs.setdefault("metavar", f"{{{self.numbers[0]}..{self.numbers[-1]}}}")
         elif self.multiple:
             kwargs.update(action="append", default=[])
@@ -151,7 +152,7 @@ class CallOption:
             kwargs["choices"] = [value for value, _label in self.model_field.choices]
         elif isinstance(self.model_field, models.PositiveIntegerField | models.IntegerField):
             kwargs["type"] = int
-        parser.add_argument(self.flag, **kwargs)
+        parser.add_argument(self.flag, **{**kwargs, **overrides})
 
 
 PHONE_INPUT_LENGTH = 40
@@ -224,17 +225,45 @@ OPTIONS: tuple[CallOption, ...] = (
         metavar="NUMBER",
         flag_help=_("Number to forward to when the key is pressed."),
     ),
-    *(
-        CallOption(
-            name=name,
-            kinds=RECORD,
-            request_field=name,
-            param=Param[name.upper()],
-            shared=True,
-            flag=f"--{name.replace('_', '-')}",
-            metavar="N",
-        )
-        for name in ("max_repeat", "max_retry", "time_wait_to_ivr", "wait_retry")
+    CallOption(
+        name="max_repeat",
+        kinds=RECORD,
+        request_field="max_repeat",
+        param=Param.MAX_REPEAT,
+        shared=True,
+        flag="--max-repeat",
+        metavar="N",
+        flag_help=_("How many times the recording is repeated (recording calls)."),
+    ),
+    CallOption(
+        name="max_retry",
+        kinds=RECORD,
+        request_field="max_retry",
+        param=Param.MAX_RETRY,
+        shared=True,
+        flag="--max-retry",
+        metavar="N",
+        flag_help=_("How many times eSMS redials when nobody picks up (recording calls)."),
+    ),
+    CallOption(
+        name="time_wait_to_ivr",
+        kinds=RECORD,
+        request_field="time_wait_to_ivr",
+        param=Param.TIME_WAIT_TO_IVR,
+        shared=True,
+        flag="--time-wait-to-ivr",
+        metavar="N",
+        flag_help=_("Most seconds to wait for the key press (recording calls)."),
+    ),
+    CallOption(
+        name="wait_retry",
+        kinds=RECORD,
+        request_field="wait_retry",
+        param=Param.WAIT_RETRY,
+        shared=True,
+        flag="--wait-retry",
+        metavar="N",
+        flag_help=_("Seconds between two redials (recording calls)."),
     ),
     CallOption(
         name="send_at",
@@ -249,7 +278,9 @@ OPTIONS: tuple[CallOption, ...] = (
             "time is read in the site's TIME_ZONE)."
         ),
     ),
-    CallOption(name="batch", flag="--batch", flag_help=_("A tag to find the call by later.")),
+    CallOption(
+        name="batch", flag="--batch", metavar="TAG", flag_help=_("A tag to find the call by later.")
+    ),
     CallOption(name="metadata"),
 )
 

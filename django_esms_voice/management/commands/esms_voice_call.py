@@ -11,10 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ... import services
+from ... import options, services
 from ...backends import HttpBackend, get_backend
 from ...conf import require_credentials
-from ...esms.protocol import SPEEDS, VOICES
 from ...exceptions import EsmsInputError, EsmsSettingsError
 from ...models import CallKind, VoiceCall
 from ...states import RESULTS, CallStatus
@@ -32,51 +31,15 @@ class Command(TranslatedCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        """Declare the phone, the template and the call options."""
+        """Declare the phone, the call options (from options.OPTIONS) and how to place it."""
         parser.add_argument("phone", help=_("The Vietnamese phone number to call."))
-        parser.add_argument(
-            "--template-id",
-            required=True,
-            help=_("Id of the recording (or, with --script, of the script) on account.esms.vn."),
-        )
         parser.add_argument(
             "--script",
             action="store_true",
             help=_("Read a text-to-speech script (MakeCallTemplate_V2) instead of a recording."),
         )
-        parser.add_argument(
-            "--var",
-            action="append",
-            default=[],
-            dest="variables",
-            metavar="VALUE",
-            help=_("A value for the script's variables, in order; repeat for each (--script)."),
-        )
-        parser.add_argument("--voice", choices=list(VOICES), help=_("Script voice (--script)."))
-        parser.add_argument(
-            "--speed",
-            type=int,
-            choices=list(SPEEDS),
-            help=_("Script speed, -3 (slow) to 3 (fast) (--script)."),
-        )
-        parser.add_argument(
-            "--ivr",
-            type=int,
-            metavar="KEY",
-            help=_("Key 0-9 the listener presses to be forwarded (needs --forward)."),
-        )
-        parser.add_argument(
-            "--forward", metavar="NUMBER", help=_("Number to forward to when the key is pressed.")
-        )
-        parser.add_argument(
-            "--at",
-            metavar="ISO8601",
-            help=_(
-                "When eSMS should place the call, e.g. 2025-03-01T09:30 (without an offset the "
-                "time is read in the site's TIME_ZONE)."
-            ),
-        )
-        parser.add_argument("--batch", default="", help=_("A tag to find the call by later."))
+        for option in options.OPTIONS:
+            option.add_argument(parser, required=option.name == "template_id")
         parser.add_argument(
             "--sync",
             action="store_true",
@@ -100,11 +63,11 @@ class Command(TranslatedCommand):
             help=_("Seconds between two looks at the call with --wait (default %(default)s)."),
         )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: Any, **given: Any) -> None:
         """Create the call, place or enqueue it, and report; CommandError on every failure."""
-        if options["timeout"] <= 0 or options["interval"] <= 0:
+        if given["timeout"] <= 0 or given["interval"] <= 0:
             raise CommandError(_("--timeout and --interval must be more than 0 seconds."))
-        fields = self._fields(options)
+        fields = self._fields(given)
         self._check_configuration()
         try:
             call = services.create_call(enqueue=False, **fields)
@@ -114,7 +77,7 @@ class Command(TranslatedCommand):
                 % {"field": exc.field, "message": exc.message}
             ) from None
         self.stdout.write(_("Call %(uuid)s created.") % {"uuid": call.uuid})
-        if options["sync"]:
+        if given["sync"]:
             self._place_here(call)
         elif not services.enqueue_calls([call.pk]):
             self.stderr.write(
@@ -125,28 +88,21 @@ class Command(TranslatedCommand):
             )
         call.refresh_from_db()
         self._report(call)
-        if options["wait"] and not call.is_final:
-            call = self._wait(call, options["timeout"], options["interval"])
+        if given["wait"] and not call.is_final:
+            call = self._wait(call, given["timeout"], given["interval"])
         self._finish(call)
 
-    def _fields(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Turn the options into create_call() fields; the model validates them."""
+    def _fields(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Turn the parsed flags into create_call() keywords; services check them."""
         fields: dict[str, Any] = {
-            "phone": options["phone"],
-            "template_id": options["template_id"],
-            "kind": CallKind.TEMPLATE if options["script"] else CallKind.RECORD,
-            "batch": options["batch"],
+            "phone": given["phone"],
+            "kind": CallKind.TEMPLATE if given["script"] else CallKind.RECORD,
         }
-        optional = {
-            "variables": options["variables"] or None,
-            "voice": options["voice"],
-            "speed": options["speed"],
-            "ivr_key": options["ivr"],
-            "number_forward": options["forward"],
-        }
-        fields.update({name: value for name, value in optional.items() if value is not None})
-        if options["at"]:
-            fields["send_at"] = self._parse_time(options["at"])
+        for option in options.OPTIONS:
+            if option.flag is not None and option.is_set(given.get(option.name)):
+                fields[option.name] = given[option.name]
+        if "send_at" in fields:
+            fields["send_at"] = self._parse_time(fields["send_at"])
         return fields
 
     @staticmethod
