@@ -1177,6 +1177,21 @@ def test_other_statuses_cannot_be_retried(status: str, apply_async: mock.Mock) -
     assert not apply_async.called
 
 
+@pytest.mark.django_db
+def test_a_call_is_retried_once_whoever_asks(apply_async: mock.Mock) -> None:
+    old = new_call()
+    VoiceCall.objects.filter(pk=old.pk).update(status=CallStatus.REJECTED)
+    old.refresh_from_db()
+    services.retry_call(old)
+
+    # The API, a command or code: the same rule as the admin's action.
+    with pytest.raises(services.AlreadyRetried) as refused:
+        services.retry_call(old)
+
+    assert refused.value.field == "status"
+    assert VoiceCall.objects.filter(retry_of=old).count() == 1
+
+
 # ----------------------------------------------------------------------------- sweep
 
 

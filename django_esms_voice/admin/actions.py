@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import services
 from ..exceptions import EsmsApiError, EsmsInputError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
-from ..states import RETRYABLE, CallStatus
+from ..states import RETRYABLE, CallStatus, cancelable
 from .confirmation import confirmation_page, is_confirmed
 from .permissions import can_create_calls, can_place_calls
 from .summaries import (
@@ -112,9 +111,8 @@ def retry_calls(
     )
     retryable = queryset.filter(status__in=RETRYABLE)
     if not is_confirmed(request):
-        retried = Exists(VoiceCall.objects.filter(retry_of=OuterRef("pk")))
-        eligible = retryable.filter(~retried)
-        already = retryable.filter(retried)
+        eligible = retryable.filter(~services.retried())
+        already = retryable.filter(services.retried())
         count, already_count = eligible.count(), already.count()
         if already_count:
             shown = list(already[:SHOWN_PER_GROUP])
@@ -139,13 +137,11 @@ def retry_calls(
     created = 0
     refused: dict[str, Group] = {}
     with transaction.atomic():
-        # Locked, then checked: two operators retrying the same call make one new call.
-        for call in retryable.select_for_update():
-            if VoiceCall.objects.filter(retry_of=call).exists():
-                count_in(refused, "retried", _("already retried"), _("Already retried."), call)
-                continue
+        for call in retryable:
             try:
-                services.retry_call(call, created_by=request.user)
+                services.retry_call(call, created_by=request.user)  # once: it checks
+            except services.AlreadyRetried:
+                count_in(refused, "retried", _("already retried"), _("Already retried."), call)
             except EsmsInputError as exc:
                 count_in(refused, "invalid", _("invalid values"), str(exc.message), call)
             else:
@@ -166,7 +162,7 @@ def cancel_calls(
 ) -> None:
     """Cancel calls not sent yet; a call already on its way to eSMS cannot be called back."""
     canceled = 0
-    for call in queryset.filter(status=CallStatus.PENDING):
+    for call in queryset.filter(cancelable()):
         canceled += services.cancel_call(call)
     skipped = queryset.count() - canceled
     message = ngettext("%(count)d call canceled", "%(count)d calls canceled", canceled) % {

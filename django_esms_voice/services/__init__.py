@@ -18,7 +18,7 @@ from .creating import (
 )
 from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, enqueue_calls
 from .judging import FINGERPRINTS_KEPT, result_fingerprint
-from .operators import cancel_call, retry_call
+from .operators import AlreadyRetried, cancel_call, retried, retry_call
 from .placing import PlaceResult, place_call, retry_delay
 from .results import MAX_RAW_LENGTH, record_result, refresh_status
 from .sweeping import NO_RESULT, SWEEP_BATCH_SIZE, SweepReport, sweep
@@ -31,6 +31,7 @@ __all__ = [
     "MAX_RAW_LENGTH",
     "NO_RESULT",
     "SWEEP_BATCH_SIZE",
+    "AlreadyRetried",
     "BulkCallError",
     "CheckedCall",
     "PlaceResult",
@@ -46,6 +47,7 @@ __all__ = [
     "record_result",
     "refresh_status",
     "result_fingerprint",
+    "retried",
     "retry_call",
     "retry_delay",
     "sweep",

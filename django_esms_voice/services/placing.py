@@ -30,7 +30,7 @@ from ..exceptions import (
 )
 from ..models import VoiceCall
 from ..signing import callback_url
-from ..states import FINAL, CallStatus, sources_for
+from ..states import CLAIMABLE, CLAIMED, FINAL, CallStatus, sources_for
 from . import ratelimit
 from .notify import send_status_changed
 
@@ -63,10 +63,10 @@ def _claim(call_id: int) -> VoiceCall | None:
     if can_update_returning(connections[db]):
         # The same conditional UPDATE, returning the claimed row: one round trip, not two.
         claimed_at = VoiceCall._meta.get_field("claimed_at").get_db_prep_save(now, connections[db])
-        params = [CallStatus.SUBMITTING, claimed_at, call_id, CallStatus.PENDING]
+        params = [CallStatus.SUBMITTING, claimed_at, call_id, *sorted(CLAIMABLE)]
         rows = list(VoiceCall.objects.raw(_claim_sql(db), params, using=db))
         return rows[0] if rows else None
-    claimed = VoiceCall.objects.filter(pk=call_id, status=CallStatus.PENDING).update(
+    claimed = VoiceCall.objects.filter(pk=call_id, status__in=CLAIMABLE).update(
         status=CallStatus.SUBMITTING,
         attempts=F("attempts") + 1,
         claimed_at=now,
@@ -90,7 +90,8 @@ def _claim_sql(db: str) -> str:
     return (
         f"UPDATE {qn(VoiceCall._meta.db_table)} SET {col['status']} = %s, "  # noqa: S608 - names
         f"{col['attempts']} = {col['attempts']} + 1, {col['claimed_at']} = %s, "
-        f"{col['next_attempt_at']} = NULL WHERE {col['id']} = %s AND {col['status']} = %s "
+        f"{col['next_attempt_at']} = NULL WHERE {col['id']} = %s "
+        f"AND {col['status']} IN ({', '.join(['%s'] * len(CLAIMABLE))}) "
         f"RETURNING {', '.join(col.values())}"
     )
 
@@ -106,7 +107,7 @@ def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **e
     }
     if new in FINAL:
         values["completed_at"] = now
-    moved = VoiceCall.objects.filter(pk=call.pk, status=CallStatus.SUBMITTING).update(
+    moved = VoiceCall.objects.filter(pk=call.pk, status__in=CLAIMED).update(
         **values, updated_at=now
     )
     if moved:
