@@ -93,12 +93,22 @@ def test_the_cycle_check_finds_a_cycle() -> None:
     )
 
 
-def test_no_module_imports_a_private_name_of_another() -> None:
-    known = modules()
-    private = [
+def private_imports(known: dict[str, Path]) -> list[str]:
+    """List the imports of a private (_x) name from another module of the package."""
+    return [
         f"{name}: {target}.{imported}"
         for name, path in known.items()
         for target, imported in imports(name, path, known)
         if target.startswith(NAME) and imported.startswith("_") and not imported.startswith("__")
     ]
-    assert private == []
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    assert private_imports(modules()) == []
+
+
+def test_the_private_name_check_finds_one(tmp_path: Path) -> None:
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("from .states import _private\n", encoding="utf-8")
+    known = {**modules(), f"{NAME}.sneaky": sneaky}
+    assert private_imports(known) == [f"{NAME}.sneaky: {NAME}.states._private"]
