@@ -117,3 +117,16 @@ def test_each_option_given_becomes_its_documented_parameter(kind: str) -> None:
     params = options.build_request({"kind": kind, **mine}).to_params()
     expected = {o.param for o in options.OPTIONS if o.name in mine and o.param is not None}
     assert expected <= set(params)
+
+
+def test_a_model_form_check_puts_the_error_on_the_option_it_concerns() -> None:
+    """VoiceCall.clean(), Django's hook for a host's own ModelForm, runs the same check."""
+    from django.core.exceptions import ValidationError
+
+    call = VoiceCall(kind="template", template_id="t-1", phone=PHONE, ivr_key=1)
+    with pytest.raises(ValidationError) as refused:
+        call.clean()
+    assert list(refused.value.message_dict) == ["ivr_key"]
+    valid = VoiceCall(kind="record", template_id="r-1", phone="+84 90 188 8484")
+    valid.clean()
+    assert valid.phone == PHONE

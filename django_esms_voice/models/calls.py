@@ -191,16 +191,13 @@ class VoiceCall(models.Model):
         """Return the call's options (options.OPTIONS) as a name → value mapping."""
         return {name: getattr(self, name) for name in options.NAMES}
 
-    def validate_for_esms(self) -> None:
-        """Check the call the way eSMS will and normalise its numbers; raises EsmsInputError."""
-        for name, value in options.validate(self.option_values()).items():
-            setattr(self, name, value)
-
     def clean(self) -> None:
-        """Validate for forms and the admin, attaching the error to the field it concerns."""
+        """Check the call as eSMS will (a ModelForm's hook); the error goes to its field."""
         try:
-            self.validate_for_esms()
+            values = options.validate(self.option_values())
         except EsmsInputError as exc:
-            field = {"ivr": "ivr_key"}.get(exc.field, exc.field)
+            field = options.option_name(exc.field)
             field = field if field in {f.name for f in self._meta.fields} else "__all__"
             raise ValidationError({field: exc.message}) from None
+        for name, value in values.items():
+            setattr(self, name, value)  # normalised: the phone as 0901888484, ...
