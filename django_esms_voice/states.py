@@ -11,7 +11,7 @@ import enum
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import models
 from django.db.models.functions import Coalesce, Greatest
@@ -245,8 +245,7 @@ class _Now:
 NOW = _Now()
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """One column written by a move: how, and with what (NOW: the time of the write)."""
 
     how: How
