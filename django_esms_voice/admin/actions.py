@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import services
-from ..exceptions import EsmsApiError, EsmsInputError, EsmsSettingsError, EsmsTransportError
+from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
-from ..states import RETRYABLE, CallStatus, cancelable
+from ..states import RETRYABLE, CallStatus
 from .confirmation import confirmation_page, is_confirmed
 from .permissions import can_create_calls, can_place_calls
 from .summaries import (
@@ -134,18 +134,14 @@ def retry_calls(
             confirm_label=ngettext("Yes, retry %(count)d call", "Yes, retry %(count)d calls", count)
             % {"count": count},
         )
-    created = 0
+    report = services.retry_calls(retryable, created_by=request.user)  # each once: it checks
     refused: dict[str, Group] = {}
-    with transaction.atomic():
-        for call in retryable:
-            try:
-                services.retry_call(call, created_by=request.user)  # once: it checks
-            except services.AlreadyRetried:
-                count_in(refused, "retried", _("already retried"), _("Already retried."), call)
-            except EsmsInputError as exc:
-                count_in(refused, "invalid", _("invalid values"), str(exc.message), call)
-            else:
-                created += 1
+    for call, error in report.refused:
+        if isinstance(error, services.AlreadyRetried):
+            count_in(refused, "retried", _("already retried"), _("Already retried."), call)
+        else:
+            count_in(refused, "invalid", _("invalid values"), str(error.message), call)
+    created = len(report.created)
     modeladmin.message_user(
         request,
         sentence(queued_text(created), skipped_text([*skipped, *refused.values()])),
@@ -161,23 +157,22 @@ def cancel_calls(
     queryset: models.QuerySet[VoiceCall],
 ) -> None:
     """Cancel calls not sent yet; a call already on its way to eSMS cannot be called back."""
-    canceled = 0
-    for call in queryset.filter(cancelable()):
-        canceled += services.cancel_call(call)
+    canceled = len(services.cancel_calls(queryset))
     skipped = queryset.count() - canceled
-    message = ngettext("%(count)d call canceled", "%(count)d calls canceled", canceled) % {
-        "count": canceled
-    }
+    parts = [
+        ngettext("%(count)d call canceled", "%(count)d calls canceled", canceled)
+        % {"count": canceled}
+    ]
     if skipped:
-        message = sentence(
-            message,
+        parts.append(
             ngettext(
                 "%(count)d skipped: already sent to eSMS or finished",
                 "%(count)d skipped: already sent to eSMS or finished",
                 skipped,
             )
-            % {"count": skipped},
+            % {"count": skipped}
         )
+    message = sentence(*parts)
     modeladmin.message_user(request, message, messages.SUCCESS if canceled else messages.WARNING)
 
 

@@ -18,7 +18,15 @@ from .creating import (
 )
 from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, enqueue_calls
 from .judging import FINGERPRINTS_KEPT, result_fingerprint
-from .operators import AlreadyRetried, cancel_call, retried, retry_call
+from .operators import (
+    AlreadyRetried,
+    Retries,
+    cancel_call,
+    cancel_calls,
+    retried,
+    retry_call,
+    retry_calls,
+)
 from .placing import PlaceResult, place_call, retry_delay
 from .results import MAX_RAW_LENGTH, record_result, refresh_status
 from .sweeping import NO_RESULT, SWEEP_BATCH_SIZE, SweepReport, sweep
@@ -36,8 +44,10 @@ __all__ = [
     "CheckedCall",
     "PlaceResult",
     "RepeatedPhone",
+    "Retries",
     "SweepReport",
     "cancel_call",
+    "cancel_calls",
     "check_calls",
     "create_call",
     "create_calls",
@@ -49,6 +59,7 @@ __all__ = [
     "result_fingerprint",
     "retried",
     "retry_call",
+    "retry_calls",
     "retry_delay",
     "sweep",
 ]

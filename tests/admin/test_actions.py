@@ -8,14 +8,13 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_esms_voice import services
-from django_esms_voice.models import (
-    CallbackEvent,
-    VoiceCall,
-)
+from django_esms_voice.models import CallbackEvent, VoiceCall
 from django_esms_voice.states import CallStatus
 from tests.admin.helpers import (
     CHANGELIST,
@@ -150,3 +149,30 @@ def test_refresh_asks_esms_about_calls_it_has(no_place: Client) -> None:
     assert messages_of(response) == [
         "1 call refreshed from eSMS (1 changed), 1 skipped: not sent to eSMS yet."
     ]
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "done"),
+    [
+        ("retry_calls", CallStatus.REJECTED, "calls queued"),
+        ("cancel_calls", CallStatus.PENDING, "calls canceled"),
+    ],
+)
+def test_retry_and_cancel_make_as_many_queries_for_twenty_calls_as_for_two(
+    op: Client,
+    action: str,
+    status: str,
+    done: str,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    def queries_for(count: int, prefix: str) -> int:
+        calls = [make_call(phone=f"{prefix}{i:06d}", status=status) for i in range(count)]
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            response = run_action(op, action, calls, post="yes")
+        assert messages_of(response) == [f"{count} {done}."]
+        return len(queries)
+
+    assert queries_for(20, "0901") == queries_for(2, "0912")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from django_esms_voice import services
 from django_esms_voice.exceptions import EsmsInputError
@@ -15,6 +18,7 @@ from django_esms_voice.models import (
     VoiceCall,
 )
 from django_esms_voice.states import CallStatus
+from tests.concurrency import another_session_waits_for_a_lock
 
 from .helpers import age, enqueued_ids, new_call
 
@@ -125,3 +129,88 @@ def test_a_call_that_went_out_once_cannot_be_canceled() -> None:
     assert services.cancel_call(timed_out) is False
     timed_out.refresh_from_db()
     assert timed_out.status == CallStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_retry_calls_retries_each_call_once_and_says_why_not_the_others(
+    apply_async: mock.Mock, django_capture_on_commit_callbacks: Any
+) -> None:
+    rejected, failed, answered, done_before = (new_call(phone=f"090100000{i}") for i in range(4))
+    for call, status in [
+        (rejected, CallStatus.REJECTED),
+        (failed, CallStatus.ERROR),
+        (answered, CallStatus.ANSWERED),
+        (done_before, CallStatus.REJECTED),
+    ]:
+        age(call, status=status)
+    services.retry_call(VoiceCall.objects.get(pk=done_before.pk), enqueue=False)
+    picked = VoiceCall.objects.filter(pk__in=[rejected.pk, failed.pk, answered.pk, done_before.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = services.retry_calls(picked)
+
+    assert sorted(r.retry_of_id for r in report.created) == sorted([rejected.pk, failed.pk])
+    assert {r.status for r in report.created} == {CallStatus.PENDING}
+    refused = {call.pk: type(error) for call, error in report.refused}
+    assert refused == {answered.pk: EsmsInputError, done_before.pk: services.AlreadyRetried}
+    assert sorted(enqueued_ids(apply_async)) == sorted(r.pk for r in report.created)
+    assert services.retry_calls(picked).created == []  # once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_calls_sees_a_retry_made_while_it_waited_for_the_lock() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and pg_locks are PostgreSQL's")
+    old = new_call()
+    age(old, status=CallStatus.REJECTED)
+    reports: list[services.Retries] = []
+
+    def other_operator() -> None:
+        try:
+            reports.append(services.retry_calls(VoiceCall.objects.filter(pk=old.pk)))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        VoiceCall.objects.select_for_update().get(pk=old.pk)  # the first operator has it
+        thread = threading.Thread(target=other_operator)
+        thread.start()
+        assert another_session_waits_for_a_lock()
+        services.retry_call(old, enqueue=False)
+    thread.join(timeout=10)
+
+    [report] = reports
+    assert report.created == []
+    assert [type(error) for _, error in report.refused] == [services.AlreadyRetried]
+    assert VoiceCall.objects.filter(retry_of=old).count() == 1
+
+
+@pytest.mark.django_db
+def test_cancel_calls_cancels_what_cancel_call_may_in_one_update(
+    signals: dict[str, list[Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    never_sent, also, timed_out, accepted = (new_call(phone=f"090100000{i}") for i in range(4))
+    age(timed_out, attempts=1)
+    age(accepted, status=CallStatus.ACCEPTED)
+    picked = VoiceCall.objects.filter(pk__in=[never_sent.pk, also.pk, timed_out.pk, accepted.pk])
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        canceled = services.cancel_calls(picked)
+
+    assert [call.pk for call in canceled] == [never_sent.pk, also.pk]
+    updates = [q for q in queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    statuses = dict(VoiceCall.objects.values_list("pk", "status"))
+    assert statuses == {
+        never_sent.pk: CallStatus.CANCELED,
+        also.pk: CallStatus.CANCELED,
+        timed_out.pk: CallStatus.PENDING,
+        accepted.pk: CallStatus.ACCEPTED,
+    }
+    assert [c[:3] for c in signals["changed"]] == [
+        (never_sent.pk, CallStatus.PENDING, CallStatus.CANCELED),
+        (also.pk, CallStatus.PENDING, CallStatus.CANCELED),
+    ]
