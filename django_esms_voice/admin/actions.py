@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import services
 from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
-from ..states import RETRYABLE, CallStatus
+from ..states import CLAIMABLE, RETRYABLE
 from .confirmation import confirmation_page, is_confirmed
 from .permissions import can_create_calls, can_place_calls
 from .summaries import (
@@ -44,9 +44,9 @@ def place_now(
     """Send pending calls to the workers now (a call claimed twice is still placed once)."""
     if not can_place_calls(request.user):
         raise PermissionDenied
-    pending = queryset.filter(status=CallStatus.PENDING)
+    pending = queryset.filter(status__in=CLAIMABLE)  # what a worker will claim
     skipped = status_groups(
-        queryset.exclude(status=CallStatus.PENDING),
+        queryset.exclude(status__in=CLAIMABLE),
         _("not pending"),
         gettext("Status “%(status)s”: only pending calls are placed."),
     )
