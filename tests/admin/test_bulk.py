@@ -16,9 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_esms_voice.admin import bulk
-from django_esms_voice.models import (
-    VoiceCall,
-)
+from django_esms_voice.models import VoiceCall
 from tests.admin.helpers import (
     CALL_MANY,
     OTHER,

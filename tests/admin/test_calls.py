@@ -18,13 +18,7 @@ from django.utils import timezone, translation
 import django_esms_voice
 from django_esms_voice.admin import display, lists
 from django_esms_voice.admin.filters import BatchFilter
-from django_esms_voice.models import (
-    CallbackEvent,
-    CallKind,
-    EventOutcome,
-    EventSource,
-    VoiceCall,
-)
+from django_esms_voice.models import CallbackEvent, CallKind, EventOutcome, EventSource, VoiceCall
 from django_esms_voice.states import CallStatus
 from tests.admin.helpers import (
     CHANGELIST,

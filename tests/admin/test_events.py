@@ -7,15 +7,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from django_esms_voice.models import (
-    CallbackEvent,
-    EventOutcome,
-)
-from tests.admin.helpers import (
-    login,
-    make_call,
-    staff,
-)
+from django_esms_voice.models import CallbackEvent, EventOutcome
+from tests.admin.helpers import login, make_call, staff
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.admin.urls")]
 

@@ -21,9 +21,7 @@ from django.urls import path
 from django.utils import translation
 
 from django_esms_voice.admin import VoiceCallAdmin, call_action, host_action
-from django_esms_voice.models import (
-    VoiceCall,
-)
+from django_esms_voice.models import VoiceCall
 from tests.admin.helpers import (
     CALL_OBJECTS_URL,
     HOST_ACTION,
