@@ -138,8 +138,12 @@ class PlaceCallForm(_CallForm):
         super().__init__(*args, **kwargs)
         # The other fields are the admin's, from the model (with the admin's widgets).
         for option in typed_options():
-            if option.name in self.fields and has_own_field(option):
+            if option.name not in self.fields:
+                continue
+            if has_own_field(option):
                 self.fields[option.name] = option_field(option)
+            elif option.help_text is not None:
+                self.fields[option.name].help_text = option.help_text
 
     def clean_variables(self) -> list[str]:
         return split_variables(self.cleaned_data["variables"])

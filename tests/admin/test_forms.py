@@ -185,3 +185,10 @@ def test_the_call_page_shows_every_option_the_call_was_made_with(admin_client: C
     ).content.decode()
     for name in (o.name for o in options.OPTIONS if o.name != "metadata"):
         assert f"field-{name}" in html, name
+
+
+def test_the_add_form_explains_each_option_as_its_declaration_does(op: Client) -> None:
+    form = op.get(reverse("admin:esms_voice_voicecall_add")).context["adminform"].form
+    for option in options.OPTIONS:
+        if option.help_text is not None and option.name in form.fields:
+            assert form.fields[option.name].help_text == option.help_text, option.name
