@@ -143,7 +143,7 @@ class PlaceCallForm(_CallForm):
             if has_own_field(option):
                 self.fields[option.name] = option_field(option)
             elif option.help_text is not None:
-                self.fields[option.name].help_text = option.help_text
+                self.fields[option.name].help_text = str(option.help_text)
 
     def clean_variables(self) -> list[str]:
         return split_variables(self.cleaned_data["variables"])
