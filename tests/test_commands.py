@@ -19,9 +19,9 @@ from django_esms_voice import services, testing
 from django_esms_voice.backends import LOCMEM_BACKEND
 from django_esms_voice.management.commands import esms_voice_call
 from django_esms_voice.models import CallKind, VoiceCall
-from django_esms_voice.testing.simulator import EsmsSimulator
 from django_esms_voice.states import CallStatus
 from django_esms_voice.tasks import place_call_task
+from django_esms_voice.testing.simulator import EsmsSimulator
 
 PHONE = "0901888484"
 API_KEY = "cmd-api-key-5f1c9e"

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
-from django_esms_voice.testing.simulator import Outcome, Script
 
 from django_esms_voice.esms.phone import normalize_phone
 from django_esms_voice.models import VoiceCall
 from django_esms_voice.states import FINAL, CallStatus
+from django_esms_voice.testing.simulator import Outcome, Script
 from tests.conftest import service_unavailable
 from tests.integration.conftest import Harness, wait_until
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django_esms_voice import services
 from django_esms_voice.conf import voice_settings
 from django_esms_voice.models import CallbackEvent, VoiceCall
-from django_esms_voice.testing.simulator import EsmsSimulator, Script
 from django_esms_voice.states import CallStatus
+from django_esms_voice.testing.simulator import EsmsSimulator, Script
 
 from .conftest import Harness, wait_until
 
