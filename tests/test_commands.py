@@ -184,6 +184,26 @@ def test_call_at_keeps_an_explicit_offset(locmem: list[Any]) -> None:
 
 
 @pytest.mark.django_db
+def test_call_takes_every_recording_option_of_the_declaration(locmem: list[Any]) -> None:
+    """The redial flags come from options.OPTIONS: they reach eSMS as MaxRepeat, ..."""
+    run(
+        "esms_voice_call", PHONE, "--template-id", "rec-1", "--sync", "--max-repeat", "2",
+        "--max-retry", "1", "--time-wait-to-ivr", "8", "--wait-retry", "60",
+    )  # fmt: skip
+    [request] = locmem
+    params = request.to_params()
+    assert (params["MaxRepeat"], params["MaxRetry"]) == ("2", "1")
+    assert (params["TimeWaitToIvr"], params["WaitRetry"]) == ("8", "60")
+
+
+@pytest.mark.django_db
+def test_call_refuses_a_recording_option_on_a_script(locmem: list[Any]) -> None:
+    with pytest.raises(CommandError, match="recording calls only"):
+        run("esms_voice_call", PHONE, "--template-id", "t", "--script", "--max-repeat", "2")
+    assert not VoiceCall.objects.exists()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("args", "message"),
     [
