@@ -80,15 +80,6 @@ def normalize_phone(value: object, *, field: str = "phone") -> str:
     return "".join(ch for ch in national if ch.isdigit())
 
 
-def is_valid_phone(value: object) -> bool:
-    """Say whether a value is a valid Vietnamese phone number."""
-    try:
-        normalize_phone(value)
-    except InvalidPhoneNumber:
-        return False
-    return True
-
-
 def repeats(phones: Iterable[str | None]) -> dict[int, int]:
     """Map each position whose number appeared earlier to that first position (None: skipped)."""
     first: dict[str, int] = {}

@@ -16,7 +16,7 @@ from requests.adapters import BaseAdapter
 
 from django_esms_voice.esms.client import EsmsVoiceClient
 from django_esms_voice.esms.payloads import RecordCallRequest, TemplateCallRequest, parse_delivery
-from django_esms_voice.esms.phone import is_valid_phone, normalize_phone
+from django_esms_voice.esms.phone import normalize_phone
 from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
 
 UTC = dt.UTC
@@ -129,15 +129,14 @@ def test_bad_phone_is_refused_before_sending(client_and_adapter, call, phone, me
 )
 def test_accepted_phone_forms_are_normalised(phone, expected):
     assert normalize_phone(phone) == expected
-    assert is_valid_phone(phone) is True
     assert RecordCallRequest(phone=phone, template_id="1").phone == expected
     assert TemplateCallRequest(phone=phone, template_id="1").phone == expected
 
 
-def test_is_valid_phone_says_no_without_raising():
-    assert is_valid_phone("0123456789") is False
-    assert is_valid_phone(None) is False
-    assert is_valid_phone("0901888484;ext=5") is False
+@pytest.mark.parametrize("value", ["0123456789", None, "0901888484;ext=5"])
+def test_an_invalid_phone_is_refused_with_invalid_phone_number(value):
+    with pytest.raises(InvalidPhoneNumber):
+        normalize_phone(value)
 
 
 # Dates
