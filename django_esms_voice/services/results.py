@@ -101,7 +101,7 @@ def record_result(
                 event.error = note or event.error
                 if changed:
                     call.updated_at = timezone.now()
-                    values = {name: getattr(call, name) for name in {*changed, "updated_at"}}
+                    values = {name: getattr(call, name) for name in [*changed, "updated_at"]}
                     VoiceCall.objects.filter(pk=call.pk).update(**values)
             event.old_status, event.new_status = old, call.status
             _insert_event(event)
