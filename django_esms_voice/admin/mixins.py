@@ -29,13 +29,23 @@ class VoiceCallActionMixin(_ModelAdmin):
         """Whether the user may run call_action() (and retry calls): place and add voice calls."""
         return can_create_calls(request.user)
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
         """Leave call_action()'s actions out for a user has_esms_voice_call_permission refuses."""
-        actions = super().get_actions(request)
+        # Django 6.1 passes where the actions are shown and deprecates overrides without the
+        # parameter; Django 5.2 and 6.0 know no such parameter.
+        if action_location is None:
+            actions = super().get_actions(request)
+        else:
+            actions = super().get_actions(request, action_location=action_location)  # type: ignore[call-arg]
         if self.has_esms_voice_call_permission(request):
             return actions
         return {
             name: entry
             for name, entry in actions.items()
-            if entry is None or spec_of(entry[0]) is None
+            if entry is None or spec_of(_action_function(entry)) is None
         }
+
+
+def _action_function(entry: Any) -> Any:
+    """Return an action's function: Django 6.1's Action.func, or the (func, name, label) tuple's."""
+    return entry.func if hasattr(entry, "func") else entry[0]

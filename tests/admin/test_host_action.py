@@ -7,6 +7,7 @@ first_name a script variable, on an admin site of tests.admin.urls.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -70,6 +71,17 @@ def test_the_host_action_is_offered_only_with_the_place_permission(
     assert HOST_ACTION not in action_names(no_place.get(HOST_CHANGELIST))
     choices = dict(op.get(HOST_CHANGELIST).context["action_form"].fields["action"].choices)
     assert choices[HOST_ACTION] == "Call the selected users"
+
+
+def test_the_mixin_follows_the_actions_api_of_the_running_django(
+    op: Client, no_place: Client
+) -> None:
+    """Django 6.1 deprecates get_actions() overrides without action_location and tuple indexing."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for client in (op, no_place):
+            assert client.get(HOST_CHANGELIST).status_code == 200
+    assert [str(w.message) for w in seen if "action" in str(w.message).lower()] == []
 
 
 def test_the_host_admin_passes_the_admin_checks() -> None:
