@@ -24,7 +24,6 @@ MAX_BATCH_SIZE = 1000
 MAX_METADATA_LENGTH = 10_000
 
 #: EsmsInputError.field (a request field, as eSMS names it) → the API field it belongs to.
-ERROR_FIELDS = {o.request_field: o.name for o in options.OPTIONS if o.request_field is not None}
 
 
 def _has_nul(value: Any) -> bool:
@@ -158,7 +157,7 @@ def field_errors(
     error: EsmsInputError, fields: Mapping[str, Any] | None = None
 ) -> dict[str, list[str]]:
     """Return a check's error under the serializer field it belongs to (else non-field errors)."""
-    field = ERROR_FIELDS.get(error.field, error.field)
+    field = options.option_name(error.field)
     if field not in (fields if fields is not None else options.BY_NAME):
         field = api_settings.NON_FIELD_ERRORS_KEY
     return {field: [str(error.message)]}

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from .echo import EchoServer, capture_debug_logs
+from django_esms_voice.esms.client import EsmsVoiceClient
+
+from .echo import EchoServer, capture_debug_logs, sentinel_client
 
 
 @pytest.fixture
@@ -23,6 +25,14 @@ def server() -> Iterator[EchoServer]:
         srv.shutdown()
         srv.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def client(server: EchoServer) -> Iterator[EsmsVoiceClient]:
+    """A client whose credentials are sentinels, pointed at the echo server."""
+    sentinel = sentinel_client(server)
+    yield sentinel
+    sentinel.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import html
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -23,7 +23,6 @@ from rest_framework.test import APIClient
 
 from django_esms_voice import services
 from django_esms_voice.backends import LOCMEM_BACKEND
-from django_esms_voice.esms.client import EsmsVoiceClient
 from django_esms_voice.esms.payloads import (
     RecordCallRequest,
     TemplateCallRequest,
@@ -45,17 +44,8 @@ from .echo import (
     EchoServer,
     all_text_of,
     leaked,
-    sentinel_client,
     urllib3_request_lines,
 )
-
-
-@pytest.fixture
-def client(server: EchoServer) -> Iterator[EsmsVoiceClient]:
-    sentinel = sentinel_client(server)
-    yield sentinel
-    sentinel.close()
-
 
 # This module is also the URLconf of the tests below: the admin, the callback and the API.
 urlpatterns = [

@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -39,19 +39,10 @@ from .echo import (
     API_KEY,
     SECRET_KEY,
     Answer,
-    EchoServer,
     all_text_of,
     leaked,
-    sentinel_client,
     urllib3_request_lines,
 )
-
-
-@pytest.fixture
-def client(server: EchoServer) -> Iterator[EsmsVoiceClient]:
-    sentinel = sentinel_client(server)
-    yield sentinel
-    sentinel.close()
 
 
 def closed_port() -> int:
