@@ -62,7 +62,8 @@ if _rate_limit:
     }
 
 ESMS_VOICE = {
-    "API_KEY": "bench-key",
+    # bench/account_pause.py starts workers with a wrong key, then with the right one.
+    "API_KEY": os.environ.get("BENCH_API_KEY", "bench-key"),
     "SECRET_KEY": "bench-secret",
     "BASE_URL": os.environ.get("BENCH_SIM_URL", "http://127.0.0.1:8765/MainService.svc/json/"),
     "BALANCE_URL": os.environ.get("BENCH_SIM_URL", "http://127.0.0.1:8765/MainService.svc/json/"),

@@ -7,7 +7,6 @@ import logging
 import uuid
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -25,8 +24,8 @@ from rest_framework.views import APIView
 
 from . import services
 from .conf import voice_settings
-from .esms.payloads import CallResult, parse_delivery
 from .models import EventOutcome, EventSource
+from .services.deliveries import read_delivery, too_many_fields
 from .signing import is_valid_token
 
 security_logger = logging.getLogger("django_esms_voice.security")
@@ -65,27 +64,6 @@ def _unlogged(response: Response) -> Response:
     return response
 
 
-def query_pairs(query: str) -> list[tuple[str, str]]:
-    """Split a query string into (name, value) pairs, as Django's QueryDict would.
-
-    The view reads eSMS's GET this way rather than through request.GET: building a QueryDict
-    cost a tenth of the callback's CPU (bench/callbacks.py). Past Django's
-    DATA_UPLOAD_MAX_NUMBER_FIELDS, ValueError.
-    """
-    return parse_qsl(
-        query,
-        keep_blank_values=True,
-        encoding=settings.DEFAULT_CHARSET,
-        max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
-    )
-
-
-def _too_many_fields() -> str:
-    """Say why a delivery with more fields than Django accepts is invalid."""
-    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-    return f"more than {limit} parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS)"
-
-
 class _NestingSafeJSONParser(JSONParser):
     """DRF's JSON parser, with JSON nested past Python's recursion limit a ParseError."""
 
@@ -122,7 +100,7 @@ def body_fields(request: Request) -> tuple[list[tuple[Any, Any]], str]:
     except (ParseError, UnsupportedMediaType) as exc:
         return [], f"body not parsed: {exc.detail}"
     except TooManyFieldsSent:
-        return [], _too_many_fields()
+        return [], too_many_fields()
     if isinstance(data, QueryDict):
         return [(key, value) for key, values in data.lists() for value in values], ""
     if isinstance(data, dict):
@@ -256,15 +234,7 @@ class CallbackView(APIView):
         address = self.address
         # WSGI hands the query over as latin-1: decode its bytes as UTF-8, as QueryDict does.
         raw = get_str_from_wsgi(request.META, "QUERY_STRING", "")
-        result: CallResult | None = None
-        try:
-            pairs = query_pairs(raw)
-        except ValueError:
-            error = _too_many_fields()
-        else:
-            error = body_error
-            if not error:
-                result, error = parse_delivery([*pairs, *body_pairs])
+        result, error = read_delivery(raw, body_pairs, body_error)
         if body:
             raw = f"{raw}\n\n{body}" if raw else body
         try:

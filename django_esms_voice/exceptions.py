@@ -30,12 +30,43 @@ class EsmsInputError(EsmsVoiceError, ValueError):
         super().__init__(f"{field}: {message}")
 
 
+class CampaignStateError(EsmsVoiceError):
+    """A campaign's state does not allow the action (pause a paused one, resume a running one)."""
+
+    def __init__(self, action: str, state: str, message: str | Promise) -> None:
+        self.action = action
+        self.state = state
+        self.message = message
+        super().__init__(f"campaign {action}: not allowed in state {state}")
+
+
 class InvalidPhoneNumber(EsmsInputError):
     """A phone number is not a valid Vietnamese number; the message says why."""
 
     def __init__(self, message: str | Promise, *, field: str = "phone", value: str = "") -> None:
         self.value = value
         super().__init__(field, message)
+
+
+class SuppressedNumber(EsmsInputError):
+    """The number is on the suppression list for the call's purpose: it is never called."""
+
+    #: The error code a call canceled for it keeps.
+    code = "suppressed"
+
+    def __init__(self, reason: str, message: str | Promise) -> None:
+        self.reason = reason
+        super().__init__("phone", message)
+
+
+class FrequencyCapped(EsmsInputError):
+    """The number had the calls its purpose's cap allows in the period: no more is placed."""
+
+    #: The error code a call canceled for it keeps.
+    code = "frequency_capped"
+
+    def __init__(self, message: str | Promise) -> None:
+        super().__init__("phone", message)
 
 
 class EsmsApiError(EsmsVoiceError):

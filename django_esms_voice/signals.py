@@ -1,4 +1,4 @@
-"""Signals a host project can listen to; both are sent after the transaction commits."""
+"""Signals a host project can listen to; each is sent after the transaction commits."""
 
 from django.dispatch import Signal
 
@@ -7,3 +7,10 @@ call_status_changed = Signal()
 
 #: Sent for every stored callback delivery or status poll: sender=CallbackEvent, event.
 callback_received = Signal()
+
+#: Sent once when eSMS refuses a call for a reason of the account and placement stops:
+#: sender=AccountPause, pause (its code, message and the call that met it).
+placement_paused = Signal()
+
+#: Sent once when placement resumes: sender=AccountPause, pause (ended_by says who resumed it).
+placement_resumed = Signal()

@@ -63,6 +63,10 @@ AWAITING_RESULT = frozenset({CallStatus.ACCEPTED, CallStatus.IN_PROGRESS})
 #: Calls a retry may copy: eSMS refused them, or we gave up sending them. Not "unknown":
 #: eSMS placed and charged that one, a retry would ring the number twice.
 RETRYABLE = frozenset({CallStatus.REJECTED, CallStatus.ERROR})
+#: Calls that went, or are going, to the number: what a frequency cap counts.
+REACHING = frozenset(
+    {CallStatus.SUBMITTING, CallStatus.ACCEPTED, CallStatus.IN_PROGRESS, *BILLABLE}
+)
 #: Calls a worker may claim (→ submitting): waiting to be sent.
 CLAIMABLE = frozenset({CallStatus.PENDING})
 #: Claimed calls, being sent: placing moves them on (accepted, rejected, error) or releases
@@ -70,6 +74,49 @@ CLAIMABLE = frozenset({CallStatus.PENDING})
 CLAIMED = frozenset({CallStatus.SUBMITTING})
 #: Calls an operator may cancel: not sent yet (and never attempted: see cancelable()).
 CANCELABLE = frozenset({CallStatus.PENDING})
+
+
+class Hold(models.TextChoices):
+    """Why a pending call may not be claimed now; blank: it may."""
+
+    NONE = "", _("Not held")
+    CAMPAIGN_PAUSED = "campaign_paused", _("Its campaign is paused")
+    CALLING_WINDOW = "calling_window", _("Waiting for the calling window")
+
+
+class CampaignState(models.TextChoices):
+    """Where a campaign is: its calls are placed only while it runs."""
+
+    RUNNING = "running", _("Running")
+    PAUSED = "paused", _("Paused")
+    COMPLETED = "completed", _("Completed")
+    CANCELED = "canceled", _("Canceled")
+
+
+#: Campaigns a pause may move (→ paused), a resume (→ running), a cancel (→ canceled).
+PAUSABLE_CAMPAIGNS = frozenset({CampaignState.RUNNING})
+RESUMABLE_CAMPAIGNS = frozenset({CampaignState.PAUSED})
+CANCELABLE_CAMPAIGNS = frozenset({CampaignState.RUNNING, CampaignState.PAUSED})
+#: Campaigns whose calls may still be open: a sweep completes them once none is.
+OPEN_CAMPAIGNS = frozenset({CampaignState.RUNNING, CampaignState.PAUSED})
+
+
+def hold_for(campaign_state: str | None) -> str:
+    """Return the hold a new call of a campaign in this state gets (blank: none)."""
+    return Hold.CAMPAIGN_PAUSED if campaign_state == CampaignState.PAUSED else Hold.NONE
+
+
+def released(campaign_state: str | None, attempts: int) -> tuple[str, str]:
+    """Return the status and hold of a claimed call given back to wait for another attempt.
+
+    Its campaign may have been paused or canceled while it was in flight: it waits held, or,
+    never taken by eSMS (attempts 0) in a canceled campaign, is canceled as the cancel would
+    have done.
+    """
+    if campaign_state == CampaignState.CANCELED and can_cancel(CallStatus.PENDING, attempts):
+        return CallStatus.CANCELED, Hold.NONE
+    return CallStatus.PENDING, hold_for(campaign_state)
+
 
 #: Our status for what eSMS's CallStatus says about a finished call (esms.protocol's table).
 OUTCOME_STATUSES: dict[CallOutcome, CallStatus] = {

@@ -19,7 +19,10 @@ LOCK_WAIT = 5.0
 
 
 def another_session_waits_for_a_lock(timeout: float = LOCK_WAIT) -> bool:
-    """Wait until another session of this database waits on a lock; False if none did in time."""
+    """Wait until another session of this database waits on a lock; False if none did in time.
+
+    PostgreSQL only (pg_locks): a test that calls it asks for the require_postgres fixture.
+    """
     deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:

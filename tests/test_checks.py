@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from io import StringIO
 from pathlib import Path
@@ -15,6 +16,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from django_esms_voice import conf
+from django_esms_voice.caps import Cap
 from django_esms_voice.checks import check_settings
 from django_esms_voice.conf import require_credentials, voice_settings
 from django_esms_voice.exceptions import EsmsSettingsError
@@ -95,7 +97,26 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
         "CALLBACK_ALLOWED_NETWORKS": ["203.0.113.0/24", "2001:db8::/32"],
         "CALLBACK_PROXY_COUNT": 1,
         "IDEMPOTENCY_KEY_TTL": 7200,
+        "DEFAULT_PURPOSE": "advertising",
+        "RESUME_BALANCE": 50000,
+        "BALANCE_PROBE_INTERVAL": 60,
+        "BALANCE_CACHE_SECONDS": 0,
         "BACKEND": "django_esms_voice.backends.LocmemBackend",
+        "CALLING_WINDOWS": {
+            "advertising": {
+                "start": "08:30",
+                "end": "17:00",
+                "weekdays": [1, 2, 3, 4, 5, 6],
+                "closed_dates": ["2027-02-05", dt.date(2027, 2, 6)],
+            },
+            "customer_care": {"start": "07:00", "end": "24:00"},
+            "transactional": None,
+        },
+        "CALLING_TIME_ZONE": "Asia/Bangkok",
+        "EVENT_RAW_RETENTION": 30 * 86400,
+        "CALL_ANONYMISE_AFTER": 365.5 * 86400,
+        "SUPPRESSION_PURPOSES": ["advertising", "customer_care"],
+        "FREQUENCY_CAPS": {"advertising": {"calls": 2, "hours": 12}, "customer_care": None},
     }
     assert set(full) == set(conf.DEFAULTS)
     shared_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
@@ -115,6 +136,94 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
     assert loaded.callback_proxy_count == 1
     assert loaded.idempotency_key_ttl == 7200.0
     assert loaded.backend == "django_esms_voice.backends.LocmemBackend"
+    advertising = loaded.calling_windows["advertising"]
+    assert (advertising.start, advertising.end) == (dt.time(8, 30), dt.time(17))
+    assert advertising.weekdays == {1, 2, 3, 4, 5, 6}
+    assert advertising.closed_dates == {dt.date(2027, 2, 5), dt.date(2027, 2, 6)}
+    assert advertising.time_zone == "Asia/Bangkok"
+    assert loaded.calling_windows["customer_care"].end == dt.time.max
+    assert "transactional" not in loaded.calling_windows
+    assert (loaded.event_raw_retention, loaded.call_anonymise_after) == (2592000.0, 31579200.0)
+    assert loaded.suppression_purposes == {"advertising", "customer_care"}
+    assert loaded.frequency_caps == {"advertising": Cap(2, dt.timedelta(hours=12))}
+
+
+def test_the_advertising_cap_is_one_call_per_number_per_24_hours_by_default() -> None:
+    with override_settings(ESMS_VOICE=VALID):
+        assert voice_settings().frequency_caps == {"advertising": Cap(1, dt.timedelta(hours=24))}
+
+
+@pytest.mark.parametrize(
+    ("caps", "key"),
+    [
+        ({"advertising": {"calls": -1}}, "['advertising']"),
+        ({"advertising": {"calls": 0}}, "['advertising']"),
+        ({"advertising": {"calls": 1.5}}, "['advertising']"),
+        ({"advertising": {"calls": 1, "hours": 0}}, "['advertising']"),
+        ({"advertising": {"calls": 1, "per": "day"}}, "['advertising']"),
+        ({"advertising": 1}, "['advertising']"),
+        ({"marketing": {"calls": 1}}, "['marketing']"),
+        ([1, 24], ""),
+    ],
+)
+def test_a_frequency_cap_that_cannot_be_read_is_an_error_naming_its_key(
+    caps: object, key: str
+) -> None:
+    found = esms_messages({**VALID, "FREQUENCY_CAPS": caps})
+    assert [m.id for m in found] == ["esms_voice.E009"]
+    assert found[0].msg.startswith(f"ESMS_VOICE['FREQUENCY_CAPS']{key} ")
+
+
+@pytest.mark.parametrize("value", ["advertising", ["advertising", "marketing"], None])
+def test_suppression_purposes_must_list_purposes(value: object) -> None:
+    found = esms_messages({**VALID, "SUPPRESSION_PURPOSES": value})
+    assert [m.id for m in found] == ["esms_voice.E004"]
+    assert found[0].msg.startswith("ESMS_VOICE['SUPPRESSION_PURPOSES'] must list purposes")
+
+
+@pytest.mark.parametrize(
+    ("windows", "key", "says"),
+    [
+        ({"advertising": {"start": "8h", "end": "17:00"}}, "['advertising']['start']", "'HH:MM'"),
+        ({"advertising": {"start": "17:00", "end": "08:00"}}, "['advertising']", "opens at 17:00"),
+        ({"advertising": {"start": "08:00", "end": "17:00", "weekdays": [0]}},
+         "['advertising']['weekdays']", "1 (Monday) to 7"),
+        ({"advertising": {"start": "08:00", "end": "17:00", "weekdays": []}},
+         "['advertising']['weekdays']", "at least one"),
+        ({"advertising": {"start": "08:00", "end": "17:00", "closed_dates": ["30/4"]}},
+         "['advertising']['closed_dates']", "not a date"),
+        ({"advertising": {"start": "08:00", "end": "17:00", "hours": 9}},
+         "['advertising']['hours']", "not a window key"),
+        ({"marketing": {"start": "08:00", "end": "17:00"}}, "['marketing']", "not a purpose"),
+        ({"advertising": "08:00-17:00"}, "['advertising']", "must be a dict or None"),
+        ("08:00-17:00", "", "dict of purpose to window"),
+    ],
+)  # fmt: skip
+def test_a_calling_window_that_cannot_be_read_is_an_error_naming_its_key(
+    windows: object, key: str, says: str
+) -> None:
+    found = esms_messages({**VALID, "CALLING_WINDOWS": windows})
+    assert [m.id for m in found] == ["esms_voice.E008"]
+    assert found[0].msg.startswith(f"ESMS_VOICE['CALLING_WINDOWS']{key} ")
+    assert says in found[0].msg
+    unreadable = override_settings(ESMS_VOICE={**VALID, "CALLING_WINDOWS": windows})
+    with unreadable, pytest.raises(EsmsSettingsError, match="CALLING_WINDOWS"):
+        voice_settings()  # nothing is placed under a window that cannot be read
+
+
+def test_an_unknown_calling_time_zone_is_an_error() -> None:
+    found = esms_messages({**VALID, "CALLING_TIME_ZONE": "Asia/Hanoi"})
+    assert [(m.id, m.msg) for m in found] == [
+        ("esms_voice.E008", "ESMS_VOICE['CALLING_TIME_ZONE'] is not a time zone: 'Asia/Hanoi'.")
+    ]
+
+
+def test_the_advertising_window_is_08_to_17_vietnam_time_by_default() -> None:
+    with override_settings(ESMS_VOICE=VALID):
+        windows = voice_settings().calling_windows
+    assert list(windows) == ["advertising"]
+    assert windows["advertising"].hours() == "08:00\u201317:00"
+    assert windows["advertising"].time_zone == "Asia/Ho_Chi_Minh"
 
 
 def test_defaults_fill_what_the_setting_leaves_out() -> None:
@@ -359,6 +468,12 @@ def test_a_setting_that_is_not_a_dict_never_echoes_its_content() -> None:
         ("CALLBACK_PROXY_COUNT", None),
         ("IDEMPOTENCY_KEY_TTL", 3599),  # shorter than an admin confirmation lives
         ("IDEMPOTENCY_KEY_TTL", None),
+        ("DEFAULT_PURPOSE", "marketing"),
+        ("DEFAULT_PURPOSE", None),
+        ("RESUME_BALANCE", -1),
+        ("RESUME_BALANCE", "10000"),
+        ("BALANCE_PROBE_INTERVAL", 5),  # a probe every few seconds would hammer eSMS
+        ("BALANCE_CACHE_SECONDS", -1),
     ],
 )
 def test_a_wrong_value_is_e004_naming_the_key(key: str, value: object) -> None:

@@ -252,14 +252,34 @@ def test_call_without_credentials_names_the_setting_and_creates_nothing(
 def test_call_refused_by_esms_exits_1_with_the_code(
     locmem: list[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    testing.script_answer(PHONE, code=103)
+    testing.script_answer(PHONE, code=104)
     code, out, err = run_cli(capsys, "esms_voice_call", PHONE, "--template-id", "rec-1", "--sync")
     call = VoiceCall.objects.get()
     assert code == 1
     assert "Status: rejected" in out
     assert f"eSMS refused call {call.uuid}" in err
-    assert "code 103" in err
-    assert "balance too low" in err
+    assert "code 104" in err
+
+
+@pytest.mark.django_db
+def test_call_refused_for_the_account_exits_1_and_says_placement_paused(
+    locmem: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    testing.script_answer(PHONE, code=103)
+    code, out, err = run_cli(capsys, "esms_voice_call", PHONE, "--template-id", "rec-1", "--sync")
+    call = VoiceCall.objects.get()
+    assert code == 1
+    assert f"Call {call.uuid} created." in out
+    assert call.status == CallStatus.PENDING
+    assert "Placement is paused for the whole eSMS account (code 103" in err
+    assert f"Call {call.uuid} stays pending" in err
+    assert "Top up the eSMS account" in err
+
+    # While paused, another call is not sent either, and says so.
+    code, _, err = run_cli(capsys, "esms_voice_call", PHONE, "--template-id", "rec-1", "--sync")
+    assert code == 1
+    assert "Placement is paused" in err
+    assert len(locmem) == 1
 
 
 @pytest.mark.django_db
@@ -272,7 +292,7 @@ def test_call_refused_over_http_never_prints_the_keys(
     assert "code 101" in err
     for secret in (API_KEY, "wrong-secret-77ab"):
         assert secret not in out + err
-    assert VoiceCall.objects.get().status == CallStatus.REJECTED
+    assert VoiceCall.objects.get().status == CallStatus.PENDING  # wrong keys pause placement
 
 
 @pytest.mark.django_db

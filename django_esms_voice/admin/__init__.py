@@ -1,4 +1,4 @@
-"""The admin: voice calls and callback events, the ways to place calls, the host-model action.
+"""The admin: voice calls, callback events, campaigns, the suppression list, the host action.
 
 Host projects add ``call_action()`` to their own model admins; the mixin offers it only to
 staff who may place calls::
@@ -11,16 +11,20 @@ staff who may place calls::
 
 from django.contrib import admin
 
-from ..models import CallbackEvent, VoiceCall
+from ..models import CallbackEvent, Campaign, Suppression, VoiceCall
 from . import checks  # noqa: F401  (registers the host-admin check)
 from .calls import VoiceCallAdmin
+from .campaigns import CampaignAdmin
 from .events import CallbackEventAdmin, CallbackEventInline
 from .host_action import call_action
 from .mixins import VoiceCallActionMixin
+from .suppressions import SuppressionAdmin
 
 __all__ = [
     "CallbackEventAdmin",
     "CallbackEventInline",
+    "CampaignAdmin",
+    "SuppressionAdmin",
     "VoiceCallActionMixin",
     "VoiceCallAdmin",
     "call_action",
@@ -28,3 +32,5 @@ __all__ = [
 
 admin.site.register(VoiceCall, VoiceCallAdmin)
 admin.site.register(CallbackEvent, CallbackEventAdmin)
+admin.site.register(Campaign, CampaignAdmin)
+admin.site.register(Suppression, SuppressionAdmin)

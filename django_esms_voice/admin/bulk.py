@@ -1,4 +1,4 @@
-"""Call many numbers: paste them or upload a CSV, see which rows are wrong, confirm, one batch."""
+"""Call many numbers: paste or upload them, see which rows are wrong, confirm, one campaign."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import services
-from ..models import CallKind, VoiceCall
+from ..models import CallKind, CampaignSource, VoiceCall
 from ..services import idempotency
+from .campaign_controls import campaign_url
 from .confirmation import already_created, load_payload, new_nonce
 from .forms import CallManyForm, dump_options, load_options
 from .rows import MAX_ROWS, check_rows
+from .spending import spending_context
 from .summaries import SHOWN_PER_GROUP
 
 CALL_MANY_SALT = "django_esms_voice.admin.call_many"
@@ -30,7 +32,7 @@ CALL_MANY_SCOPE = "admin.call_many"
 
 
 def call_many_view(modeladmin: admin.ModelAdmin[VoiceCall], request: HttpRequest) -> HttpResponse:
-    """Paste numbers or upload a CSV, see which rows are wrong, confirm, get one batch."""
+    """Paste numbers or upload a CSV, see which rows are wrong, confirm, get one campaign."""
     if not modeladmin.has_add_permission(request):
         raise PermissionDenied
     if request.method == "POST" and "payload" in request.POST:
@@ -106,12 +108,16 @@ def _call_many_preview(
             "kind_label": CallKind(options["kind"]).label,
             "is_template": options["kind"] == CallKind.TEMPLATE,
             "payload": payload,
+            **spending_context(count, kind=options["kind"]),
+            "notes": [row for row in rows if row.note][:SHOWN_PER_GROUP],
+            "more_notes": max(sum(1 for row in rows if row.note) - SHOWN_PER_GROUP, 0),
             "summary": ngettext(
-                "%(count)d number will be called in batch “%(batch)s”. eSMS charges for it.",
-                "%(count)d numbers will be called in batch “%(batch)s”. eSMS charges for each.",
+                "%(count)d number will be called in campaign “%(campaign)s”. eSMS charges for it.",
+                "%(count)d numbers will be called in campaign “%(campaign)s”. "
+                "eSMS charges for each.",
                 count,
             )
-            % {"count": count, "batch": batch},
+            % {"count": count, "campaign": batch},
             "invalid_summary": ngettext(
                 "%(count)d row is invalid and will be skipped:",
                 "%(count)d rows are invalid and will be skipped:",
@@ -127,7 +133,7 @@ def _call_many_preview(
 def _call_many_confirmed(
     modeladmin: admin.ModelAdmin[VoiceCall], request: HttpRequest
 ) -> HttpResponse:
-    """Create the confirmed rows as one batch, in bulk."""
+    """Create the confirmed rows as one campaign, in bulk."""
     data = load_payload(request.POST["payload"], CALL_MANY_SALT, request)
     if data is None:
         modeladmin.message_user(
@@ -149,21 +155,32 @@ def _call_many_confirmed(
                 CALL_MANY_SCOPE, data["nonce"], batch=data["batch"], call_count=len(rows)
             )
             if fresh:
-                created = services.create_calls(rows, batch=data["batch"], created_by=request.user)
+                created = services.create_calls(
+                    rows,
+                    batch=data["batch"],
+                    purpose=options.get("purpose"),
+                    source=CampaignSource.CALL_MANY,
+                    created_by=request.user,
+                )
     except services.BulkCallError as exc:
         modeladmin.message_user(request, str(exc), messages.ERROR)
         return HttpResponseRedirect(request.path)
     if not fresh:
         already_created(modeladmin, request, first)
-        return HttpResponseRedirect(f"{url}?{urlencode({'batch': first.batch})}")
+        site = modeladmin.admin_site.name
+        return HttpResponseRedirect(
+            campaign_url(request, site, batch=first.batch)
+            or f"{url}?{urlencode({'batch': first.batch})}"
+        )
     modeladmin.message_user(
         request,
         ngettext(
-            "%(count)d call queued in batch “%(batch)s”.",
-            "%(count)d calls queued in batch “%(batch)s”.",
+            "%(count)d call queued in campaign “%(campaign)s”.",
+            "%(count)d calls queued in campaign “%(campaign)s”.",
             len(created),
         )
-        % {"count": len(created), "batch": data["batch"]},
+        % {"count": len(created), "campaign": data["batch"]},
         messages.SUCCESS,
     )
-    return HttpResponseRedirect(f"{url}?{urlencode({'batch': data['batch']})}")
+    campaign = campaign_url(request, modeladmin.admin_site.name, campaign_id=created[0].campaign_id)
+    return HttpResponseRedirect(campaign or f"{url}?{urlencode({'batch': data['batch']})}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
@@ -16,15 +17,16 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import services
 from ..esms.phone import normalize_phone
 from ..exceptions import InvalidPhoneNumber
 from ..models import VoiceCall
 from . import display
 from .actions import cancel_calls, place_now, refresh_calls, retry_calls
+from .adding import PAYLOAD_FIELD, confirm_call, place_confirmed
+from .banner import resume_placement_view
 from .bulk import call_many_view
 from .events import CallbackEventInline
-from .filters import BatchFilter, NoResultAfterFilter
+from .filters import BatchFilter, CampaignFilter, NoResultAfterFilter
 from .forms import PlaceCallForm, option_fieldsets
 from .host_action import call_objects_view
 from .lists import AdminCallQuerySet, EstimatedCountPaginator
@@ -57,7 +59,9 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
     list_filter = (
         "status",
         "kind",
+        "purpose",
         ("created_at", admin.DateFieldListFilter),
+        CampaignFilter,
         BatchFilter,
         NoResultAfterFilter,
     )
@@ -99,6 +103,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         "updated_at",
         "created_by",
         # Shown, not stored.
+        "campaign_link",
         "linked_object",
         "retry_links",
         "timeline",
@@ -113,6 +118,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
                     "status_badge",
                     # What the call was made with, in the add form's order.
                     *(name for _, section in add_fieldsets for name in section["fields"]),
+                    "campaign_link",
                     "linked_object",
                     "created_by",
                     "retry_links",
@@ -222,15 +228,22 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        """Save shows a confirmation with the cost; the call is created once it is confirmed."""
+        if request.method == "POST":
+            if not self.has_add_permission(request):
+                raise PermissionDenied
+            if PAYLOAD_FIELD in request.POST:
+                return place_confirmed(self, request)
+            confirmation = confirm_call(self, request)
+            if confirmation is not None:
+                return confirmation
+        # A GET, or an invalid form: Django's add form, with the errors on their fields.
         extra = {"title": gettext("Place a call"), **(extra_context or {})}
         return super().add_view(request, form_url, extra)
 
     def save_model(self, request: HttpRequest, obj: VoiceCall, form: Any, change: bool) -> None:
-        """Create the call through services, so that it is placed once the row is committed."""
-        call = services.create_call(created_by=request.user, **form.values())
-        for field in VoiceCall._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(call, field.attname))
-        obj._state.adding, obj._state.db = False, call._state.db
+        """Never reached: add_view creates a call only through its confirmation."""
+        raise PermissionDenied
 
     @admin.display(description=_("linked object"))
     def linked_object(self, call: VoiceCall) -> str:
@@ -248,6 +261,24 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         except NoReverseMatch:
             return label
         return format_html('<a href="{}">{}</a>', url, label)
+
+    @admin.display(description=_("campaign"))
+    def campaign_link(self, call: VoiceCall) -> str:
+        """The campaign the call belongs to, linked to its page, and where it is."""
+        campaign = call.campaign if call.campaign_id is not None else None
+        if campaign is None:
+            return "-"
+        try:
+            url = reverse(
+                "admin:esms_voice_campaign_change",
+                args=[campaign.pk],
+                current_app=self.admin_site.name,
+            )
+        except NoReverseMatch:
+            return f"{campaign} ({campaign.get_state_display()})"
+        return format_html(
+            '<a href="{}">{}</a> ({})', url, campaign.name, campaign.get_state_display()
+        )
 
     @admin.display(description=_("retries"))
     def retry_links(self, call: VoiceCall) -> str:
@@ -291,6 +322,11 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
                 self.admin_site.admin_view(self.call_objects_view),
                 name="{}_{}_call_objects".format(*info),
             ),
+            path(
+                "resume-placement/",
+                self.admin_site.admin_view(self.resume_placement_view),
+                name="{}_{}_resume_placement".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -301,3 +337,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
     def call_objects_view(self, request: HttpRequest) -> HttpResponse:
         """Where call_action()'s form posts."""
         return call_objects_view(self, request)
+
+    def resume_placement_view(self, request: HttpRequest) -> HttpResponse:
+        """Where the account pause banner's "Resume placement" posts."""
+        return resume_placement_view(self, request)

@@ -17,12 +17,15 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
+from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 from ..conf import CONFIRMATION_MAX_AGE
 from ..models import IdempotencyKey
+from .campaign_controls import campaign_url
 from .permissions import can_see_calls
+from .spending import spending_context
 from .summaries import Group
 
 #: How long a preview or an action form may wait for its confirmation.
@@ -57,6 +60,7 @@ def confirmation_page(
         "more_eligible": max(count - len(eligible), 0),
         "skipped": skipped,
         "confirm_label": confirm_label,
+        **spending_context(count),
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across") == "1",
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -91,19 +95,18 @@ def load_payload(payload: str, salt: str, request: HttpRequest) -> dict[str, Any
 def already_created(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, first: IdempotencyKey
 ) -> None:
-    """Tell the user a confirmation was posted again: nothing new was placed."""
-    modeladmin.message_user(
-        request,
-        ngettext(
-            "This batch was already created: %(count)d call (batch “%(batch)s”). "
-            "No new call was placed.",
-            "This batch was already created: %(count)d calls (batch “%(batch)s”). "
-            "No new call was placed.",
-            first.call_count,
-        )
-        % {"count": first.call_count, "batch": first.batch},
-        messages.WARNING,
-    )
+    """Tell the user a confirmation was posted again: nothing new was placed; link its campaign."""
+    message = ngettext(
+        "These calls were already created: %(count)d call (campaign “%(campaign)s”). "
+        "No new call was placed.",
+        "These calls were already created: %(count)d calls (campaign “%(campaign)s”). "
+        "No new call was placed.",
+        first.call_count,
+    ) % {"count": first.call_count, "campaign": first.batch}
+    url = campaign_url(request, modeladmin.admin_site.name, batch=first.batch)
+    if url:
+        message = format_html('{} <a href="{}">{}</a>', message, url, gettext("See its campaign."))
+    modeladmin.message_user(request, message, messages.WARNING)
 
 
 def calls_list_url(request: HttpRequest, site_name: str, batch: str) -> str | None:

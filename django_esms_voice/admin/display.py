@@ -5,18 +5,35 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import formats, timezone
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from ..esms.protocol import RESULT_FIELDS
 from ..models import CallbackEvent, VoiceCall
-from ..states import status_label
+from ..states import Hold, status_label
 
 #: Callback events shown on a call's page (inline and timeline), newest first.
 EVENTS_SHOWN = 50
 #: The result fields an event's summary shows, under eSMS's names.
 SUMMARY_FIELDS = ("send_status", "call_status", "call_duration", "ivr", "sent_result", "price")
+#: Why a held call waits, shown next to its status.
+HOLD_NOTES: dict[str, str | Promise] = {Hold.CAMPAIGN_PAUSED: _("Waiting: its campaign is paused")}
+
+
+def window_note(opens: dt.datetime) -> str:
+    """Say when a call waiting for its calling window will be placed: at 08:00 (and which day)."""
+    local, today = timezone.localtime(opens), timezone.localdate()
+    if local.date() == today:
+        return gettext("Waiting for the calling window, opens at %(time)s") % {
+            "time": formats.time_format(local, "H:i")
+        }
+    return gettext("Waiting for the calling window, opens at %(time)s on %(day)s") % {
+        "time": formats.time_format(local, "H:i"),
+        "day": formats.date_format(local, "SHORT_DATE_FORMAT"),
+    }
 
 
 def local_time(value: dt.datetime) -> str:
@@ -25,12 +42,21 @@ def local_time(value: dt.datetime) -> str:
 
 
 def status_badge(call: VoiceCall) -> SafeString:
-    """The call's status as a coloured badge (admin.css has one colour per status)."""
-    return format_html(
+    """The call's status as a coloured badge (admin.css has one colour per status).
+
+    A held call says why it waits.
+    """
+    badge = format_html(
         '<span class="esms-voice-status esms-voice-status-{}">{}</span>',
         call.status,
         call.get_status_display(),
     )
+    if not call.hold:
+        return badge
+    note = HOLD_NOTES.get(call.hold, call.get_hold_display())
+    if call.hold == Hold.CALLING_WINDOW and call.next_attempt_at is not None:
+        note = window_note(call.next_attempt_at)
+    return format_html('{} <span class="esms-voice-held">{}</span>', badge, note)
 
 
 def result_summary(event: CallbackEvent) -> str:

@@ -1,21 +1,29 @@
-"""Callback events: every delivery and status poll as received, read-only; a call's inline."""
+"""Callback events: every delivery and status poll as received, read-only; a call's inline.
+
+The one thing done to an event here is to reprocess a failed one (services.reprocess_events),
+with the change permission on callback events.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
 
+from .. import services
 from ..models import CallbackEvent, VoiceCall
 from .display import EVENTS_SHOWN, result_summary, status_change
 from .lists import AdminEventQuerySet, EstimatedCountPaginator
-from .permissions import can_see_calls
+from .permissions import can_reprocess_events, can_see_calls
 
 # The admin classes are generic for type checkers only (django-stubs), not at run time.
 if TYPE_CHECKING:
@@ -106,8 +114,11 @@ class CallbackEventAdmin(_EventAdmin):
         "parsed",
         "fingerprint",
         "error",
+        "reprocessed_at",
+        "reprocess_count",
     )
     readonly_fields = fields
+    actions = ["reprocess_selected"]
 
     def get_queryset(self, request: HttpRequest) -> Any:
         queryset = super().get_queryset(request)
@@ -135,6 +146,23 @@ class CallbackEventAdmin(_EventAdmin):
         """Events are evidence: only a superuser may delete them."""
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        """Whether the user may judge failed events again (the change right on events)."""
+        return can_reprocess_events(request.user)
+
+    @admin.action(description=_("Reprocess selected events"), permissions=["reprocess"])
+    def reprocess_selected(
+        self, request: HttpRequest, queryset: models.QuerySet[CallbackEvent]
+    ) -> None:
+        """Judge the selected failed events again, each on its own row; say what became of them."""
+        if not can_reprocess_events(request.user):
+            raise PermissionDenied
+        report = services.reprocess_events(queryset)
+        for entry in report.reprocessed:
+            self.log_change(request, entry.event, _change_message(entry.changed))
+        level = messages.SUCCESS if report.succeeded else messages.WARNING
+        self.message_user(request, str(report), level)
+
     @admin.display(description=_("call"), ordering="call")
     def call_link(self, event: CallbackEvent) -> str:
         if event.call is None:
@@ -149,3 +177,16 @@ class CallbackEventAdmin(_EventAdmin):
     @admin.display(description=_("status"))
     def status_change(self, event: CallbackEvent) -> str:
         return status_change(event)
+
+
+def _change_message(changed: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The history's "Changed …" entry, untranslated as Django stores it (shown translated)."""
+    with override(None):
+        labels = [_label(name) for name in changed]
+    return [{"changed": {"fields": labels}}]
+
+
+def _label(name: str) -> str:
+    """Return an event column's label."""
+    field = CallbackEvent._meta.get_field(name)
+    return str(field.verbose_name) if isinstance(field, models.Field) else name

@@ -1,4 +1,4 @@
-"""The call list's own filters: recent batches, and calls still open after they were due."""
+"""The call list's own filters: campaigns, recent batches, calls still open after they were due."""
 
 from __future__ import annotations
 
@@ -10,12 +10,36 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import VoiceCall
+from ..models import Campaign, VoiceCall
 from ..states import FINAL, result_due_since
 
 RECENT_BATCH_DAYS = 30
 RECENT_BATCH_SCAN = 1000
 RECENT_BATCH_CHOICES = 20
+RECENT_CAMPAIGN_CHOICES = 20
+
+
+class CampaignFilter(admin.SimpleListFilter):
+    """The calls of one campaign: the newest campaigns are offered, any is reached by a link."""
+
+    title = _("campaign")
+    parameter_name = "campaign"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        recent = Campaign.objects.order_by("-created_at", "-id").values_list("pk", "name")
+        choices = [(str(pk), name) for pk, name in recent[:RECENT_CAMPAIGN_CHOICES]]
+        current = self.value()
+        if current and current.isdigit() and current not in {pk for pk, _ in choices}:
+            # An older campaign reached from its page stays selectable.
+            older = Campaign.objects.filter(pk=int(current)).values_list("pk", "name")
+            choices[:0] = [(str(pk), name) for pk, name in older]
+        return choices
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(campaign_id=int(value)) if value.isdigit() else queryset.none()
 
 
 class BatchFilter(admin.SimpleListFilter):

@@ -21,10 +21,12 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from .. import options, services
+from ..conf import default_purpose
 from ..exceptions import EsmsInputError
 from ..models import VoiceCall
 from ..options import CallOption
-from .rows import MAX_ROWS, parse_csv, parse_pasted, split_variables
+from ..purposes import Purpose
+from .rows import MAX_ROWS, Row, parse_pasted, parse_upload, split_variables
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 #: A sample number to check the options of a batch before any row is read.
@@ -73,6 +75,7 @@ def option_fieldsets() -> tuple[tuple[str | Promise | None, dict[str, Any]], ...
     for option in typed_options():
         names[section(option)].append(option.name)
     names["call"].sort(key=lambda name: name != "phone")  # who is called, then what is said
+    names["call"].append("purpose")  # not sent to eSMS: when and whom it may be called
     return tuple(
         (title, {"fields": tuple(names[key]), **({"classes": classes} if classes else {})})
         for key, (title, classes) in SECTIONS.items()
@@ -95,6 +98,20 @@ def option_field(option: CallOption) -> forms.Field:
             )
         )
     return option.form_field()
+
+
+def purpose_field() -> forms.ChoiceField:
+    """The purpose a form's calls are made for: the rules of when and whom to call follow."""
+    return forms.ChoiceField(
+        label=capfirst(_("purpose")),
+        choices=Purpose.choices,
+        initial=default_purpose(),
+        required=False,  # a form posted without it (older pages, scripts): the default
+        help_text=_(
+            "Advertising calls are placed only in their calling window (08:00-17:00 by "
+            "default); calls made outside it wait until it opens."
+        ),
+    )
 
 
 def has_own_field(option: CallOption) -> bool:
@@ -132,10 +149,11 @@ class PlaceCallForm(_CallForm):
 
     class Meta:
         model = VoiceCall
-        fields = tuple(option.name for option in typed_options())
+        fields = (*(option.name for option in typed_options()), "purpose")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["purpose"] = purpose_field()
         # The other fields are the admin's, from the model (with the admin's widgets).
         for option in typed_options():
             if option.name not in self.fields:
@@ -180,6 +198,7 @@ class CallOptionsForm(forms.Form):
         declared = dict(self.fields)
         self.option_names = tuple(option.name for option in batch_options())
         self.fields = {option.name: option_field(option) for option in batch_options()}
+        self.fields["purpose"] = purpose_field()
         self.fields.update(declared)
         self.order_fields(self.field_order)
 
@@ -197,8 +216,9 @@ class CallOptionsForm(forms.Form):
         return cleaned
 
     def options(self) -> dict[str, Any]:
-        """Return the options as typed, by option name."""
-        return {name: self.cleaned_data.get(name) for name in self.option_names}
+        """Return the options as typed, by option name, and the calls' purpose."""
+        typed = {name: self.cleaned_data.get(name) for name in self.option_names}
+        return {**typed, "purpose": self.cleaned_data.get("purpose")}
 
 
 def dump_options(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,6 +230,7 @@ def dump_options(values: Mapping[str, Any]) -> dict[str, Any]:
 def load_options(data: Mapping[str, Any]) -> dict[str, Any]:
     """Read batch options back from dump_options()."""
     values = {option.name: data.get(option.name) for option in batch_options()}
+    values["purpose"] = data.get("purpose")
     send_at = values.get("send_at")
     if send_at:
         values["send_at"] = dt.datetime.fromisoformat(str(send_at))
@@ -217,7 +238,7 @@ def load_options(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class CallManyForm(CallOptionsForm):
-    """Numbers to call, pasted or in a CSV file, with the options they share."""
+    """Numbers to call, pasted or in a CSV or Excel file, with the options they share."""
 
     numbers = forms.CharField(
         label=capfirst(_("numbers")),
@@ -230,47 +251,61 @@ class CallManyForm(CallOptionsForm):
         ),
     )
     csv_file = forms.FileField(
-        label=capfirst(_("or a CSV file")),
+        label=capfirst(_("or a CSV or Excel file")),
         required=False,
         help_text=_(
-            "The phone number in the first column, the script variables in the next columns; "
-            "UTF-8, with or without a header row."
+            "The phone number in the first column, the script variables in the next columns, "
+            "with or without a header row: CSV in UTF-8, or Excel (.xlsx, its first sheet). "
+            "A number Excel shows without its leading 0 (901888484) is called as 0901888484."
         ),
     )
     batch = forms.CharField(
-        label=capfirst(_("batch name")),
+        label=capfirst(_("campaign name")),
         max_length=100,
         required=False,
-        help_text=_("Groups these calls in the list. Left empty, a name is made up."),
+        help_text=_(
+            "These calls become one campaign, which you can pause, resume and read the results "
+            "of. Left empty, a name is made up."
+        ),
     )
     field_order = ("numbers", "csv_file", "kind", "template_id")
 
     def clean(self) -> dict[str, Any]:
         """Read the rows from the pasted text or the file (one of them)."""
         cleaned = super().clean()
-        pasted, upload = cleaned.get("numbers", ""), cleaned.get("csv_file")
-        if pasted.strip() and upload:
-            raise ValidationError(_("Paste numbers or upload a file, not both."), code="both")
-        if not pasted.strip() and not upload:
-            raise ValidationError(_("Paste some numbers or upload a CSV file."), code="empty")
-        if upload:
-            if upload.size is not None and upload.size > MAX_CSV_BYTES:
-                self.add_error("csv_file", _("The file is larger than 2 MB: split it."))
-                return cleaned
-            try:
-                rows = parse_csv(upload.read())
-            except ValidationError as exc:
-                self.add_error("csv_file", exc)
-                return cleaned
-        else:
-            rows = parse_pasted(pasted)
-        if not rows:
-            raise ValidationError(_("No phone number was found."), code="no_rows")
-        if len(rows) > MAX_ROWS:
-            raise ValidationError(
-                _("At most %(max)d numbers at a time: split the list."),
-                code="too_many",
-                params={"max": MAX_ROWS},
-            )
-        cleaned["rows"] = rows
+        rows = read_rows(self, cleaned)
+        if rows is not None:
+            cleaned["rows"] = rows
         return cleaned
+
+
+def read_rows(form: forms.Form, cleaned: Mapping[str, Any]) -> list[Row] | None:
+    """Read a form's rows from its pasted `numbers` or its `csv_file` (one of them).
+
+    None when the file was refused (the error is on its field); raises for the form.
+    """
+    pasted, upload = cleaned.get("numbers", ""), cleaned.get("csv_file")
+    if pasted.strip() and upload:
+        raise ValidationError(_("Paste numbers or upload a file, not both."), code="both")
+    if not pasted.strip() and not upload:
+        raise ValidationError(_("Paste some numbers or upload a CSV file."), code="empty")
+    if upload:
+        if upload.size is not None and upload.size > MAX_CSV_BYTES:
+            form.add_error("csv_file", _("The file is larger than 2 MB: split it."))
+            return None
+        try:
+            rows = parse_upload(upload.name or "", upload.read())
+        except ValidationError as exc:
+            form.add_error("csv_file", exc)
+            return None
+    else:
+        rows = parse_pasted(pasted)
+    if not rows:
+        raise ValidationError(_("No phone number was found."), code="no_rows")
+    if len(rows) > MAX_ROWS:
+        raise ValidationError(
+            _("At most %(max)d numbers at a time: split the list."),
+            code="too_many",
+            params={"max": MAX_ROWS},
+        )
+    return rows

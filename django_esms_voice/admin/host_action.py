@@ -27,12 +27,14 @@ from django.utils.translation import gettext_lazy as _
 from .. import services
 from ..esms.phone import normalize_phone, repeats
 from ..exceptions import EsmsInputError
-from ..models import CallKind, VoiceCall
+from ..models import CallKind, CampaignSource, VoiceCall
 from ..services import idempotency
+from .campaign_controls import campaign_url
 from .confirmation import already_created, calls_list_url, load_payload, new_nonce
 from .forms import CallOptionsForm
 from .permissions import can_create_calls
 from .rows import MAX_ROWS, Row, check_rows
+from .spending import spending_context
 from .summaries import SHOWN_PER_GROUP, Group, count_in, queued_text, sentence, skipped_text
 
 CALL_OBJECTS_SALT = "django_esms_voice.admin.call_objects"
@@ -229,6 +231,7 @@ def render_call_objects(
         "count": count,
         "skipped": _skip_groups(targets),
         "has_variables": has_variables,
+        **spending_context(count),
         "summary": ngettext(
             "%(count)d number will be called. eSMS charges for the call.",
             "%(count)d numbers will be called. eSMS charges for each call.",
@@ -309,15 +312,29 @@ def call_objects_view(
                 CALL_OBJECTS_SCOPE, data["nonce"], batch=batch, call_count=len(ready)
             )
             if fresh:
-                created = services.create_calls(ready, batch=batch, created_by=request.user)
+                created = services.create_calls(
+                    ready,
+                    batch=batch,
+                    purpose=options.get("purpose"),
+                    source=CampaignSource.HOST_ACTION,
+                    created_by=request.user,
+                )
         if not fresh:
             already_created(modeladmin, request, first)
-            target_url = calls_list_url(request, data.get("site", "admin"), first.batch)
+            site = data.get("site", "admin")
+            target_url = campaign_url(request, site, batch=first.batch) or calls_list_url(
+                request, site, first.batch
+            )
             return HttpResponseRedirect(target_url or back)
     modeladmin.message_user(
         request,
         sentence(queued_text(len(created)), skipped_text(skipped.values())),
         messages.SUCCESS if created else messages.WARNING,
     )
-    target_url = calls_list_url(request, data.get("site", "admin"), batch) if created else None
+    site = data.get("site", "admin")
+    target_url = None
+    if created:
+        target_url = campaign_url(
+            request, site, campaign_id=created[0].campaign_id
+        ) or calls_list_url(request, site, batch)
     return HttpResponseRedirect(target_url or back)

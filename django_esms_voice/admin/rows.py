@@ -1,4 +1,4 @@
-"""Numbers to call, read from pasted text or a CSV file, and checked the way eSMS will.
+"""Numbers to call, read from pasted text, a CSV or an Excel file, and checked the way eSMS will.
 
 Rows are checked by services.check_calls() without saving anything; the admin creates the
 calls through services once the operator has confirmed.
@@ -7,6 +7,7 @@ calls through services once the operator has confirmed.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import services
+from ..esms.phone import restore_leading_zero
 
 #: At most this many rows per "call many numbers" run, and objects per host-model action.
 MAX_ROWS = 5000
@@ -43,6 +45,8 @@ class Row:
     variables: list[str]
     error: str = ""
     fields: dict[str, Any] = field(default_factory=dict)
+    #: What was changed on the way in (a leading 0 restored), shown on the preview.
+    note: str = ""
 
     @property
     def valid(self) -> bool:
@@ -97,6 +101,106 @@ def parse_csv(data: bytes) -> list[Row]:
             params={"line": reader.line_num, "error": exc},
         ) from None
     return rows
+
+
+#: The columns read from a worksheet: the phone, then at most this many script variables.
+XLSX_MAX_COLUMNS = 50
+#: How a ZIP file starts (an .xlsx is one), and an old binary .xls.
+_ZIP_MAGIC, _XLS_MAGIC = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
+
+
+def parse_upload(name: str, data: bytes) -> list[Row]:
+    """Read an uploaded file as an Excel workbook (.xlsx) or as CSV, from its name or content."""
+    if data.startswith(_XLS_MAGIC) or name.lower().endswith(".xls"):
+        raise ValidationError(
+            _("This is an old Excel file (.xls): save it as .xlsx or as “CSV UTF-8”."),
+            code="xls",
+        )
+    if data.startswith(_ZIP_MAGIC) or name.lower().endswith(".xlsx"):
+        return parse_xlsx(data)
+    return parse_csv(data)
+
+
+def _cell_text(value: Any) -> str:
+    """A worksheet value as the text a script reads: 150000, not 150000.0; dates as 02/01/2025."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).upper()  # as Excel shows it
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return f"{value:%d/%m/%Y}" if value.time() == dt.time() else f"{value:%d/%m/%Y %H:%M}"
+    if isinstance(value, dt.date):
+        return f"{value:%d/%m/%Y}"
+    if isinstance(value, dt.time):
+        return f"{value:%H:%M}"
+    return str(value)
+
+
+def parse_xlsx(data: bytes) -> list[Row]:
+    """Read the first worksheet of an .xlsx file: the phone in column A, the variables after it.
+
+    A formula gives the value Excel last computed; empty rows are left out and a first row
+    without any digit in its first cell is a header. A phone Excel kept as a number
+    (901888484) gets its leading 0 back, with a note on the row.
+    """
+    try:
+        import openpyxl
+    except ImportError:
+        raise ValidationError(
+            _(
+                "Reading Excel files needs openpyxl: ask an administrator to install "
+                "%(command)s, or upload a CSV file."
+            ),
+            code="no_openpyxl",
+            params={"command": 'pip install "django-esms-voice[excel]"'},
+        ) from None
+    rows: list[Row] = []
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            sheet = workbook.worksheets[0]
+            sheet.reset_dimensions()  # some writers record a wrong size: read what is there
+            cells = sheet.iter_rows(max_col=XLSX_MAX_COLUMNS + 1, values_only=True)
+            for line, values in enumerate(cells, start=1):
+                row = _sheet_row(line, values, header_possible=not rows)
+                if row is not None:
+                    rows.append(row)
+                if len(rows) > MAX_ROWS:  # the form refuses it; no need to read further
+                    break
+        finally:
+            workbook.close()
+    except ValidationError:
+        raise
+    except Exception:  # openpyxl raises many kinds (zip, XML, KeyError) for a damaged file
+        raise ValidationError(
+            _(
+                "The file cannot be read as an Excel workbook (.xlsx): open it in Excel, save it "
+                "again and upload it, or save it as “CSV UTF-8”."
+            ),
+            code="xlsx",
+        ) from None
+    return rows
+
+
+def _sheet_row(line: int, values: Sequence[Any], *, header_possible: bool) -> Row | None:
+    """One worksheet row as a Row; None for an empty row or the header."""
+    texts = [_cell_text(value).strip() for value in values]
+    if not any(texts):
+        return None
+    if header_possible and not any(ch.isdigit() for ch in texts[0]):
+        return None
+    first = values[0]
+    restored = None
+    if isinstance(first, int | float) and not isinstance(first, bool):
+        restored = restore_leading_zero(texts[0])
+    if restored is not None:
+        texts[0] = restored
+    row = _row(line, ", ".join(t for t in texts if t), texts)
+    if restored is not None:
+        row.note = gettext("the leading 0 was restored")
+    return row
 
 
 def _row(line: int, text: str, cells: Sequence[str]) -> Row:

@@ -14,9 +14,11 @@ from rest_framework.settings import api_settings
 from .. import options, services
 from ..esms.phone import normalize_phone
 from ..exceptions import EsmsInputError
-from ..models import VoiceCall
+from ..models import Campaign, VoiceCall
 from ..options import CallKind
-from ..states import CallStatus
+from ..policies import check_campaign_open
+from ..purposes import Purpose
+from ..states import CallStatus, Hold
 
 #: Most calls one batch request may create.
 MAX_BATCH_SIZE = 1000
@@ -53,6 +55,14 @@ class VoiceCallSerializer(serializers.ModelSerializer[VoiceCall]):
     linked_type = serializers.SerializerMethodField(
         help_text=_("The linked object's model, as app_label.model.")
     )
+    campaign = serializers.PrimaryKeyRelatedField[Campaign](
+        read_only=True, allow_null=True, help_text=_("The id of the call's campaign.")
+    )
+    hold = serializers.ChoiceField(
+        choices=Hold.choices,
+        read_only=True,
+        help_text=_("Why a pending call is not placed now; empty when it may be."),
+    )
 
     class Meta:
         model = VoiceCall
@@ -61,7 +71,7 @@ class VoiceCallSerializer(serializers.ModelSerializer[VoiceCall]):
             "uuid", *options.NAMES, "status", "attempts", "last_error_code",
             "last_error_message", "smsid", "call_status", "duration", "ivr_pressed", "price",
             "sent_result", "cid", "send_status", "created_at", "submitted_at", "completed_at",
-            "updated_at", "retry_of", "linked_type", "object_id",
+            "updated_at", "retry_of", "linked_type", "object_id", "campaign", "purpose", "hold",
         )  # fmt: skip
         read_only_fields = fields
 
@@ -89,6 +99,14 @@ class VoiceCallCreateSerializer(serializers.Serializer[Any]):
     metadata = serializers.DictField(
         required=False, help_text=_("Your own data about the call, kept with it (a JSON object).")
     )
+    purpose = serializers.ChoiceField(
+        choices=Purpose.choices,
+        required=False,
+        help_text=_(
+            "What the call is for; the DEFAULT_PURPOSE setting when left out. Outside its "
+            "calling window the call waits. In a batch, the campaign's purpose applies."
+        ),
+    )
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         """Return a field per call option, in the options' order; declared fields win."""
@@ -102,6 +120,7 @@ class VoiceCallCreateSerializer(serializers.Serializer[Any]):
             kwargs = {"required": not option.model_field.blank}
             kwargs.update(self.field_overrides.get(option.name, {}))
             fields[option.name] = option.serializer_field(**kwargs)
+        fields.update({name: field for name, field in declared.items() if name not in fields})
         return fields
 
     def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +142,39 @@ class VoiceCallCreateSerializer(serializers.Serializer[Any]):
         return {name: checked.values[name] for name in attrs}
 
 
+def open_campaign(campaign: Campaign) -> Campaign:
+    """Refuse a campaign no call can be added to (policies.check_campaign_open)."""
+    try:
+        check_campaign_open(campaign)
+    except EsmsInputError as exc:
+        raise serializers.ValidationError(str(exc.message)) from None
+    return campaign
+
+
+def campaign_field() -> serializers.PrimaryKeyRelatedField[Campaign]:
+    """The id of an existing campaign to add calls to."""
+    return serializers.PrimaryKeyRelatedField[Campaign](
+        queryset=Campaign.objects.all(),
+        required=False,
+        help_text=_(
+            "The id of a campaign to add the call(s) to; not a canceled one. A paused "
+            "campaign's new calls wait for it to resume."
+        ),
+    )
+
+
+class OneCallCreateSerializer(VoiceCallCreateSerializer):
+    """What creating one call takes: the call options, and the campaign it may join."""
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        """The call options, then the campaign."""
+        return {**super().get_fields(), "campaign": campaign_field()}
+
+    def validate_campaign(self, campaign: Campaign) -> Campaign:
+        """Refuse a canceled campaign."""
+        return open_campaign(campaign)
+
+
 class VoiceCallBatchSerializer(serializers.Serializer[Any]):
     """Many calls at once, as one batch: all are created, or none when one row is wrong."""
 
@@ -130,7 +182,10 @@ class VoiceCallBatchSerializer(serializers.Serializer[Any]):
         max_length=100,
         required=False,
         allow_blank=True,
-        help_text=_("A tag for the batch; one is made up when left out."),
+        help_text=_(
+            "The name of the campaign the batch makes, kept on each call; one is made up when "
+            "left out."
+        ),
     )
     calls = VoiceCallCreateSerializer(  # type: ignore[call-arg]  # ListSerializer takes max_length
         many=True, allow_empty=False, max_length=MAX_BATCH_SIZE
@@ -139,10 +194,40 @@ class VoiceCallBatchSerializer(serializers.Serializer[Any]):
         default=False,
         help_text=_("Call a number that appears more than once in the batch once per row."),
     )
+    campaign = campaign_field()
+    purpose = serializers.ChoiceField(
+        choices=Purpose.choices,
+        required=False,
+        help_text=_("What the new campaign is for; the DEFAULT_PURPOSE setting when left out."),
+    )
+
+    def validate_campaign(self, campaign: Campaign) -> Campaign:
+        """Refuse a canceled campaign."""
+        return open_campaign(campaign)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Check the rows together (services.check_calls): a number repeated, unless allowed."""
-        checked = services.check_calls(attrs["calls"], allow_repeats=attrs["allow_repeats"])
+        """Check the rows together (services.check_calls): a number repeated, unless allowed.
+
+        With an existing campaign, a batch tag or purpose must be its own: they describe a new one.
+        """
+        campaign = attrs.get("campaign")
+        if campaign is not None:
+            given = {"batch": campaign.name, "purpose": campaign.purpose}
+            wrong = {
+                name: [_("Leave it out, or give the campaign's own: “%(value)s”.") % {"value": own}]
+                for name, own in given.items()
+                if attrs.get(name) not in (None, "", own)
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong)
+        # Each row's SendDate is checked against the calling window of the campaign's purpose.
+        purpose = campaign.purpose if campaign is not None else attrs.get("purpose")
+        rows = [{**row, "purpose": purpose} for row in attrs["calls"]]
+        checked = services.check_calls(
+            rows,
+            allow_repeats=attrs["allow_repeats"],
+            frequency_cap=campaign.frequency_cap if campaign is not None else None,
+        )
         errors = {
             str(index): batch_row_errors(row.error)
             for index, row in enumerate(checked)
@@ -175,9 +260,11 @@ def batch_row_errors(error: EsmsInputError) -> dict[str, list[str]]:
 
 
 class VoiceCallBatchResultSerializer(serializers.Serializer[Any]):
-    """The calls a batch request created."""
+    """The calls a batch request created, and the campaign they belong to."""
 
-    batch = serializers.CharField()
+    batch = serializers.CharField(help_text=_("The campaign's name, kept on each call as batch."))
+    campaign = serializers.IntegerField(help_text=_("The id of the calls' campaign."))
+    campaign_url = serializers.URLField(help_text=_("Where to follow, pause or cancel it."))
     calls = VoiceCallSerializer(many=True)
 
 
@@ -190,7 +277,13 @@ class VoiceCallFilterSerializer(serializers.Serializer[Any]):
         help_text=_("Only calls with this status; repeat for several."),
     )
     kind = serializers.ChoiceField(choices=CallKind.choices, required=False)
+    purpose = serializers.ChoiceField(
+        choices=Purpose.choices, required=False, help_text=_("Only calls with this purpose.")
+    )
     batch = serializers.CharField(required=False, max_length=100)
+    campaign = serializers.IntegerField(
+        required=False, min_value=1, help_text=_("Only calls of the campaign with this id.")
+    )
     phone = serializers.CharField(
         required=False, max_length=32, help_text=_("Any spelling of a Vietnamese number.")
     )

@@ -13,23 +13,25 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from .. import services
 from ..conf import API_THROTTLE_SCOPE
-from ..models import VoiceCall
+from ..exceptions import EsmsInputError
+from ..models import CampaignSource, VoiceCall
 from ..states import CANCELABLE
 from . import idempotency
-from .permissions import VoiceCallPermission
+from .campaign_serializers import campaign_url
+from .permissions import VoiceCallPermission, with_host_defaults
 from .schema import SPECTACULAR
 from .serializers import (
+    OneCallCreateSerializer,
     VoiceCallBatchResultSerializer,
     VoiceCallBatchSerializer,
-    VoiceCallCreateSerializer,
     VoiceCallFilterSerializer,
     VoiceCallSerializer,
     batch_row_errors,
+    field_errors,
 )
 from .throttling import SPENDING_ACTIONS, PlaceCallsThrottle
 
@@ -69,9 +71,7 @@ class VoiceCallViewSet(
 
     def get_permissions(self) -> list[BasePermission]:
         """The host project's DEFAULT_PERMISSION_CLASSES, plus the model permissions."""
-        classes: list[type[BasePermission]] = api_settings.DEFAULT_PERMISSION_CLASSES  # type: ignore[assignment]
-        defaults = [permission() for permission in classes]
-        return [*defaults, VoiceCallPermission()]
+        return with_host_defaults(VoiceCallPermission())
 
     def get_throttles(self) -> list[BaseThrottle]:
         """The host project's DEFAULT_THROTTLE_CLASSES, plus the spending limit on create."""
@@ -90,7 +90,7 @@ class VoiceCallViewSet(
         values = filters.validated_data
         if values.get("status"):
             queryset = queryset.filter(status__in=sorted(values["status"]))
-        for name in ("kind", "batch", "phone"):
+        for name in ("kind", "purpose", "batch", "phone", "campaign"):
             if name in values:
                 queryset = queryset.filter(**{name: values[name]})
         if "created_after" in values:
@@ -109,31 +109,49 @@ class VoiceCallViewSet(
             return self._create_batch({"calls": data})
         if isinstance(data, dict) and "calls" in data:
             return self._create_batch(data)
-        serializer = VoiceCallCreateSerializer(data=data, context=self.get_serializer_context())
+        serializer = OneCallCreateSerializer(data=data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        call = services.create_call(created_by=self._creator(), **serializer.validated_data)
+        try:
+            call = services.create_call(created_by=self._creator(), **serializer.validated_data)
+        except EsmsInputError as exc:  # its campaign was canceled since the check
+            raise serializers.ValidationError(field_errors(exc, serializer.fields)) from None
         return Response(VoiceCallSerializer(call).data, status=status.HTTP_201_CREATED)
 
     def _create_batch(self, data: Any) -> Response:
-        """Validate every row, then create them all as one batch (services.create_calls)."""
+        """Validate every row, then create them all as one campaign (services.create_calls)."""
         serializer = VoiceCallBatchSerializer(data=data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        batch = serializer.validated_data.get("batch") or services.new_batch_name("api")
+        values = serializer.validated_data
         rows = [
-            {key: value for key, value in row.items() if key != "batch"}
-            for row in serializer.validated_data["calls"]
+            {key: value for key, value in row.items() if key != "batch"} for row in values["calls"]
         ]
         try:
             calls = services.create_calls(
                 rows,
-                batch=batch,
+                campaign=values.get("campaign")
+                or values.get("batch")
+                or services.new_batch_name("api"),
+                purpose=values.get("purpose"),
+                source=CampaignSource.API,
                 created_by=self._creator(),
-                allow_repeats=serializer.validated_data["allow_repeats"],
+                allow_repeats=values["allow_repeats"],
             )
         except services.BulkCallError as exc:  # the serializer checks the same: a safety net
             errors = {str(row - 1): batch_row_errors(e) for row, e in exc.errors.items()}
             raise serializers.ValidationError({"calls": errors}) from None
-        result = VoiceCallBatchResultSerializer({"batch": batch, "calls": calls})
+        except EsmsInputError as exc:  # the campaign was canceled since the check
+            raise serializers.ValidationError(field_errors(exc, serializer.fields)) from None
+        campaign = calls[0].campaign  # the one create_calls made or joined (no query)
+        if campaign is None:
+            raise RuntimeError("services.create_calls() left its calls without a campaign")
+        result = VoiceCallBatchResultSerializer(
+            {
+                "batch": campaign.name,
+                "campaign": campaign.pk,
+                "campaign_url": campaign_url(self.request, campaign),
+                "calls": calls,
+            }
+        )
         return Response(result.data, status=status.HTTP_201_CREATED)
 
     def _creator(self) -> Any:

@@ -69,6 +69,11 @@ def voice_settings() -> VoiceSettings:
     return loaded
 
 
+def default_purpose() -> str:
+    """The purpose of a call or campaign made without one: ESMS_VOICE['DEFAULT_PURPOSE']."""
+    return voice_settings().default_purpose
+
+
 def require_credentials() -> tuple[str, str]:
     """Return (API_KEY, SECRET_KEY), raising an error that says where to set a missing one."""
     loaded, problems = _load()

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import ipaddress
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils.module_loading import import_string
 
+from ..caps import Cap
 from ..esms.protocol import SPEEDS, VOICES
+from ..purposes import PURPOSES
+from ..windows import EVERY_DAY, Window
 
 SETTING_NAME = "ESMS_VOICE"
 API_KEY_ENV = "ESMS_VOICE_API_KEY"
@@ -46,8 +53,25 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_ALLOWED_NETWORKS": None,
     "CALLBACK_PROXY_COUNT": 0,
     "IDEMPOTENCY_KEY_TTL": 86400.0,
+    "DEFAULT_PURPOSE": "customer_care",
+    "RESUME_BALANCE": 10000,
+    "BALANCE_PROBE_INTERVAL": 300.0,
+    "BALANCE_CACHE_SECONDS": 30.0,
     "BACKEND": "django_esms_voice.backends.HttpBackend",
+    # Decree 91/2020/ND-CP: advertising calls only 08:00-17:00, Vietnam time. Per purpose;
+    # a purpose left out (or None) may be called at any time.
+    "CALLING_WINDOWS": {"advertising": {"start": "08:00", "end": "17:00"}},
+    "CALLING_TIME_ZONE": "Asia/Ho_Chi_Minh",
+    # Decree 91/2020/ND-CP: advertising never to a suppressed number; add purposes to check more.
+    "SUPPRESSION_PURPOSES": ["advertising"],
+    # Decree 91/2020/ND-CP: one advertising call per number per 24 h unless agreed.
+    "FREQUENCY_CAPS": {"advertising": {"calls": 1, "hours": 24}},
+    # Decree 13/2023/ND-CP: personal data no longer than needed. Seconds; None keeps forever.
+    "EVENT_RAW_RETENTION": None,
+    "CALL_ANONYMISE_AFTER": None,
 }
+#: Keys that may be None: eSMS's own default, no limit, or (retention) keep forever.
+NULLABLE_NUMBERS = frozenset({"RATE_LIMIT", "EVENT_RAW_RETENTION", "CALL_ANONYMISE_AFTER"})
 
 
 @dataclass(frozen=True)
@@ -88,7 +112,16 @@ class VoiceSettings:
     callback_allowed_networks: tuple[IPv4Network | IPv6Network, ...] | None
     callback_proxy_count: int
     idempotency_key_ttl: float = DEFAULTS["IDEMPOTENCY_KEY_TTL"]
+    default_purpose: str = DEFAULTS["DEFAULT_PURPOSE"]
+    resume_balance: Decimal = Decimal(DEFAULTS["RESUME_BALANCE"])
+    balance_probe_interval: float = DEFAULTS["BALANCE_PROBE_INTERVAL"]
+    balance_cache_seconds: float = DEFAULTS["BALANCE_CACHE_SECONDS"]
     backend: str = DEFAULTS["BACKEND"]
+    calling_windows: Mapping[str, Window] = field(default_factory=dict)
+    event_raw_retention: float | None = None
+    call_anonymise_after: float | None = None
+    suppression_purposes: frozenset[str] = frozenset({"advertising"})
+    frequency_caps: Mapping[str, Cap] = field(default_factory=dict)
 
 
 def _name(key: str) -> str:
@@ -172,7 +205,7 @@ def _number(
 ) -> Any:
     """Return a numeric setting, or record a problem naming it when it has the wrong type."""
     value = raw[key]
-    if value is None and (key.startswith("DEFAULT_") or key == "RATE_LIMIT"):
+    if value is None and (key.startswith("DEFAULT_") or key in NULLABLE_NUMBERS):
         return None
     kinds: tuple[type, ...] = (int,) if integer else (int, float)
     number_type = not isinstance(value, bool) and isinstance(value, kinds)
@@ -231,6 +264,22 @@ def _choice(
         )
         return None
     return value
+
+
+def _purpose(raw: dict[str, Any], problems: list[Problem]) -> str:
+    """Return DEFAULT_PURPOSE, one of the purposes a call may have (E004 otherwise)."""
+    value = raw["DEFAULT_PURPOSE"]
+    if value not in PURPOSES:
+        problems.append(
+            Problem(
+                "esms_voice.E004",
+                f"{_name('DEFAULT_PURPOSE')} must be one of {list(PURPOSES)}, got {value!r}.",
+                f"Fix {_name('DEFAULT_PURPOSE')} or remove it to use "
+                f"{DEFAULTS['DEFAULT_PURPOSE']!r}.",
+            )
+        )
+        return DEFAULTS["DEFAULT_PURPOSE"]  # type: ignore[no-any-return]
+    return str(value)
 
 
 def _credential(
@@ -307,6 +356,172 @@ def _backend(raw: dict[str, Any], problems: list[Problem]) -> str:
     return value
 
 
+def _window_problem(path: str, message: str, hint: str) -> Problem:
+    """A problem of CALLING_WINDOWS (E008), naming the exact key."""
+    return Problem("esms_voice.E008", f"{_name('CALLING_WINDOWS')}{path} {message}", hint)
+
+
+def _clock(value: object) -> dt.time | None:
+    """Read "08:00" (or a datetime.time) as a time of day; "24:00" is the end of the day."""
+    if isinstance(value, dt.time):
+        return value
+    if value == "24:00":
+        return dt.time.max
+    try:
+        return dt.datetime.strptime(str(value), "%H:%M").time() if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _window(purpose: str, spec: object, zone: str, problems: list[Problem]) -> Window | None:
+    """Build one purpose's window, or record what is wrong with it (and leave it unrestricted)."""
+    path = f"[{purpose!r}]"
+    if not isinstance(spec, Mapping):
+        problems.append(
+            _window_problem(path, f"must be a dict or None, got {spec!r}.", 'e.g. {"start": '
+                            '"08:00", "end": "17:00"}, or None for any time.')
+        )  # fmt: skip
+        return None
+    before = len(problems)
+    unknown = sorted(set(spec) - {"start", "end", "weekdays", "closed_dates"})
+    if unknown:
+        problems.append(
+            _window_problem(f"{path}[{unknown[0]!r}]", "is not a window key.",
+                            "Use start, end, weekdays and closed_dates.")
+        )  # fmt: skip
+    times = {}
+    for key in ("start", "end"):
+        times[key] = _clock(spec.get(key))
+        if times[key] is None:
+            problems.append(
+                _window_problem(f"{path}[{key!r}]", f"must be a time as 'HH:MM', got "
+                                f"{spec.get(key)!r}.", "e.g. '08:00' (Vietnam time).")
+            )  # fmt: skip
+    start, end = times["start"], times["end"]
+    if start is not None and end is not None and start >= end:
+        problems.append(
+            _window_problem(path, f"opens at {start:%H:%M}, not before it closes at "
+                            f"{end:%H:%M}.", "A window lies within one day: start < end.")
+        )  # fmt: skip
+    weekdays = spec.get("weekdays", sorted(EVERY_DAY))
+    if (
+        not isinstance(weekdays, list | tuple | set | frozenset)
+        or not weekdays
+        or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 7
+                   for d in weekdays)
+    ):  # fmt: skip
+        problems.append(
+            _window_problem(f"{path}['weekdays']", f"must list ISO weekdays 1 (Monday) to 7 "
+                            f"(Sunday), at least one, got {weekdays!r}.", "e.g. [1, 2, 3, 4, 5].")
+        )  # fmt: skip
+        weekdays = sorted(EVERY_DAY)
+    closed: set[dt.date] = set()
+    for value in spec.get("closed_dates", ()) or ():
+        try:
+            day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        except ValueError:
+            problems.append(
+                _window_problem(f"{path}['closed_dates']", f"holds {value!r}, not a date.",
+                                "List dates as 'YYYY-MM-DD', e.g. '2027-02-06' (Tết).")
+            )  # fmt: skip
+            continue
+        closed.add(day)
+    if len(problems) > before or start is None or end is None:
+        return None
+    return Window(start, end, frozenset(weekdays), frozenset(closed), zone)
+
+
+def _windows(raw: dict[str, Any], problems: list[Problem]) -> dict[str, Window]:
+    """Return CALLING_WINDOWS by purpose: the presets, each replaced by the host's entry."""
+    zone = raw["CALLING_TIME_ZONE"]
+    try:
+        ZoneInfo(str(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            Problem("esms_voice.E008", f"{_name('CALLING_TIME_ZONE')} is not a time zone: "
+                    f"{zone!r}.", "Use an IANA name such as 'Asia/Ho_Chi_Minh'.")
+        )  # fmt: skip
+        zone = DEFAULTS["CALLING_TIME_ZONE"]
+    user = raw["CALLING_WINDOWS"]
+    if not isinstance(user, Mapping):
+        problems.append(
+            _window_problem("", f"must be a dict of purpose to window, got {user!r}.",
+                            f"Purposes: {', '.join(PURPOSES)}.")
+        )  # fmt: skip
+        user = {}
+    specs = {**DEFAULTS["CALLING_WINDOWS"], **user}
+    windows = {}
+    for purpose, spec in specs.items():
+        if purpose not in PURPOSES:
+            problems.append(
+                _window_problem(f"[{purpose!r}]", "is not a purpose.",
+                                f"Purposes: {', '.join(PURPOSES)}.")
+            )  # fmt: skip
+            continue
+        if spec is None:
+            continue
+        window = _window(purpose, spec, str(zone), problems)
+        if window is not None:
+            windows[purpose] = window
+    return windows
+
+
+def _caps(raw: dict[str, Any], problems: list[Problem]) -> dict[str, Cap]:
+    """Return FREQUENCY_CAPS by purpose: the presets, each replaced by the host's entry (E009)."""
+    user = raw["FREQUENCY_CAPS"]
+    if not isinstance(user, Mapping):
+        user = {None: user}  # reported below, under the setting itself
+    caps = {}
+    for purpose, spec in {**DEFAULTS["FREQUENCY_CAPS"], **user}.items():
+        key = _name("FREQUENCY_CAPS") + (f"[{purpose!r}]" if purpose is not None else "")
+        if purpose is not None and purpose not in PURPOSES:
+            problems.append(
+                Problem("esms_voice.E009", f"{key} is not a purpose.",
+                        f"Purposes: {', '.join(PURPOSES)}.")
+            )  # fmt: skip
+            continue
+        if spec is None:
+            continue
+        calls = spec.get("calls") if isinstance(spec, Mapping) else None
+        hours = spec.get("hours", 24) if isinstance(spec, Mapping) else None
+        whole = isinstance(calls, int) and not isinstance(calls, bool) and calls >= 1
+        period = isinstance(hours, int | float) and not isinstance(hours, bool) and hours > 0
+        if purpose is None or not whole or not period or set(spec) - {"calls", "hours"}:
+            problems.append(
+                Problem("esms_voice.E009", f"{key} must be a dict of a whole number of calls of "
+                        f"at least 1 and hours above 0, or None, got {spec!r}.",
+                        'e.g. {"calls": 1, "hours": 24}, or None for no cap.')
+            )  # fmt: skip
+            continue
+        caps[purpose] = Cap(int(calls), dt.timedelta(hours=float(hours)))  # type: ignore[arg-type]
+    return caps
+
+
+def _suppression_purposes(raw: dict[str, Any], problems: list[Problem]) -> frozenset[str]:
+    """Return SUPPRESSION_PURPOSES: the purposes whose calls the suppression list stops (E004)."""
+    value = raw["SUPPRESSION_PURPOSES"]
+    if not isinstance(value, list | tuple | set | frozenset) or not set(value) <= set(PURPOSES):
+        problems.append(
+            Problem(
+                "esms_voice.E004",
+                f"{_name('SUPPRESSION_PURPOSES')} must list purposes among {list(PURPOSES)}, "
+                f"got {value!r}.",
+                f"Fix {_name('SUPPRESSION_PURPOSES')}, e.g. {list(PURPOSES)} to check every call.",
+            )
+        )
+        return frozenset(DEFAULTS["SUPPRESSION_PURPOSES"])
+    return frozenset(value)
+
+
+def _retention(raw: dict[str, Any], key: str, problems: list[Problem]) -> float | None:
+    """Return a retention period in seconds, or None to keep forever.
+
+    At least a day: a frequency cap counts a number's calls of the last 24 hours.
+    """
+    value = _number(raw, key, problems, integer=False, minimum=86400)
+    return None if value is None else float(value)
+
+
 def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
     """Validate a raw ESMS_VOICE value; return the settings and every problem found."""
     problems: list[Problem] = []
@@ -368,6 +583,17 @@ def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
                 minimum=CONFIRMATION_MAX_AGE,
             )
         ),
+        default_purpose=_purpose(raw, problems),
+        resume_balance=Decimal(str(_number(raw, "RESUME_BALANCE", problems, integer=False))),
+        balance_probe_interval=float(
+            _number(raw, "BALANCE_PROBE_INTERVAL", problems, integer=False, minimum=10)
+        ),
+        balance_cache_seconds=float(_number(raw, "BALANCE_CACHE_SECONDS", problems, integer=False)),
         backend=_backend(raw, problems),
+        calling_windows=_windows(raw, problems),
+        event_raw_retention=_retention(raw, "EVENT_RAW_RETENTION", problems),
+        call_anonymise_after=_retention(raw, "CALL_ANONYMISE_AFTER", problems),
+        suppression_purposes=_suppression_purposes(raw, problems),
+        frequency_caps=_caps(raw, problems),
     )
     return voice_settings, problems

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -34,7 +33,7 @@ from .payloads import (
     RecordCallRequest,
     TemplateCallRequest,
     normalize_smsid,
-    parse_call_result,
+    parse_status_answer,
 )
 from .protocol import ACCEPTED, CODE_FIELDS, DUPLICATE_REQUEST, Answer, Endpoint, Param
 from .redaction import redact, register_secret
@@ -156,10 +155,9 @@ class EsmsVoiceClient:
         data = self._get(endpoint, {Param.REFERENCE_ID: smsid})
         self._raise_for_code(endpoint, data, success=(ACCEPTED,))
         try:
-            result = parse_call_result(data)
+            return parse_status_answer(data, smsid)
         except MalformedResult as exc:
             raise EsmsInvalidResponse(str(exc), endpoint=endpoint) from None
-        return replace(result, reference_id=normalize_smsid(result.reference_id) or smsid)
 
     def get_balance(self) -> Balance:
         """Return the account balance (GetBalance_json, a JSON POST on another host)."""

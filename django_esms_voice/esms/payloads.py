@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -381,6 +381,15 @@ def parse_call_result(data: Mapping[str, Any]) -> CallResult:
         cid=_short_text(data, name["cid"], 40),
         raw=dict(data),
     )
+
+
+def parse_status_answer(data: Mapping[str, Any], smsid: str) -> CallResult:
+    """Parse a GetSendStatus answer about the call with this SMSID; raise MalformedResult.
+
+    An answer without a ReferenceId is about the SMSID that was asked for.
+    """
+    result = parse_call_result(data)
+    return replace(result, reference_id=normalize_smsid(result.reference_id) or smsid)
 
 
 def parse_delivery(pairs: Iterable[tuple[Any, Any]]) -> tuple[CallResult | None, str]:

@@ -80,6 +80,26 @@ def normalize_phone(value: object, *, field: str = "phone") -> str:
     return "".join(ch for ch in national if ch.isdigit())
 
 
+#: How many digits a Vietnamese number has after its leading 0: 9 (mobile), 10 (landline).
+NATIONAL_LENGTHS = frozenset({9, 10})
+
+
+def restore_leading_zero(value: int | str) -> str | None:
+    """Return a number a spreadsheet kept as a number (901888484) with its leading 0 again.
+
+    Excel turns 0901888484 into the number 901888484. None when the value is not such a
+    number: it has a leading 0 already, another length (84901888484), or is not Vietnamese.
+    """
+    digits = str(value)
+    if not digits.isdigit() or digits.startswith("0") or len(digits) not in NATIONAL_LENGTHS:
+        return None
+    try:
+        normalize_phone(f"0{digits}")
+    except InvalidPhoneNumber:
+        return None
+    return f"0{digits}"
+
+
 def repeats(phones: Iterable[str | None]) -> dict[int, int]:
     """Map each position whose number appeared earlier to that first position (None: skipped)."""
     first: dict[str, int] = {}

@@ -62,6 +62,11 @@ RESULT_CODES: dict[str, ResultCode] = {
 }
 UNKNOWN_CODE = _("Unknown eSMS result code")
 
+#: Codes about the account, not the call: every following call would meet them too
+#: (balance too low, wrong keys, no price table, caller IP not whitelisted).
+ACCOUNT_CODES = frozenset({"101", "102", "103", "140"})
+LOW_BALANCE = "103"
+
 
 def describe_code(code: str) -> ResultCode:
     """Return a code's table entry; an unknown code is kept as it came and treated as a refusal."""

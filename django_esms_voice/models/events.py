@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .calls import VoiceCall
@@ -65,6 +66,9 @@ class CallbackEvent(models.Model):
     old_status = models.CharField(_("status before"), max_length=12, blank=True)
     new_status = models.CharField(_("status after"), max_length=12, blank=True)
     error = models.TextField(_("processing error"), blank=True)
+    # services.reprocess_event judges a failed event's raw again and updates this row.
+    reprocessed_at = models.DateTimeField(_("last reprocessed"), null=True, blank=True)
+    reprocess_count = models.PositiveIntegerField(_("times reprocessed"), default=0)
 
     class Meta:
         verbose_name = _("callback event")
@@ -73,6 +77,12 @@ class CallbackEvent(models.Model):
         indexes = [
             models.Index(fields=["-received_at"], name="esms_voice_event_received"),
             models.Index(fields=["outcome", "-received_at"], name="esms_voice_event_outcome"),
+            # The purge (services.retention): events still holding raw text or an address.
+            models.Index(
+                fields=["received_at"],
+                name="esms_voice_event_raw",
+                condition=~Q(raw="") | Q(remote_addr__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,11 +1,21 @@
-"""The domain operations: create, place, apply a result, cancel, retry and sweep calls.
+"""The domain operations: create, place, apply a result, cancel, retry, sweep; campaigns.
 
 `from django_esms_voice import services` is the public entry; each operation lives in its
-own module (creating, enqueueing, placing, results, operators, sweeping).
+own module (creating, campaigns, account, enqueueing, placing, results, canceling,
+operators, sweeping, retention, suppressions).
 """
 
 from __future__ import annotations
 
+from .account import pause_placement, probe_balance, resume_placement
+from .campaigns import (
+    cancel_campaign,
+    complete_campaigns,
+    create_campaign,
+    pause_campaign,
+    resume_campaign,
+)
+from .canceling import cancel_call, cancel_calls
 from .creating import (
     BULK_CHUNK_SIZE,
     BulkCallError,
@@ -18,48 +28,82 @@ from .creating import (
 )
 from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, enqueue_calls
 from .judging import FINGERPRINTS_KEPT, result_fingerprint
-from .operators import (
-    AlreadyRetried,
-    Retries,
-    cancel_call,
-    cancel_calls,
-    retried,
-    retry_call,
-    retry_calls,
-)
+from .operators import AlreadyRetried, Retries, retried, retry_call, retry_calls
 from .placing import PlaceResult, place_call, retry_delay
+from .reprocessing import (
+    FAILED,
+    NotReprocessable,
+    ReprocessReport,
+    failed_events,
+    reprocess_event,
+    reprocess_events,
+)
 from .results import MAX_RAW_LENGTH, record_result, refresh_status
+from .retention import PURGE_CHUNK_SIZE, PurgeReport, purge
+from .suppressions import (
+    ImportReport,
+    RowProblem,
+    check_suppressions,
+    import_suppressions,
+    is_suppressed,
+    suppress,
+    unsuppress,
+)
 from .sweeping import NO_RESULT, SWEEP_BATCH_SIZE, SweepReport, sweep
 
 __all__ = [
     "BULK_CHUNK_SIZE",
+    "FAILED",
     "FAN_OUT_ABOVE",
     "FAN_OUT_CHUNK",
     "FINGERPRINTS_KEPT",
     "MAX_RAW_LENGTH",
     "NO_RESULT",
+    "PURGE_CHUNK_SIZE",
     "SWEEP_BATCH_SIZE",
     "AlreadyRetried",
     "BulkCallError",
     "CheckedCall",
+    "ImportReport",
+    "NotReprocessable",
     "PlaceResult",
+    "PurgeReport",
     "RepeatedPhone",
+    "ReprocessReport",
     "Retries",
+    "RowProblem",
     "SweepReport",
     "cancel_call",
     "cancel_calls",
+    "cancel_campaign",
     "check_calls",
+    "check_suppressions",
+    "complete_campaigns",
     "create_call",
     "create_calls",
+    "create_campaign",
     "enqueue_calls",
+    "failed_events",
+    "import_suppressions",
+    "is_suppressed",
     "new_batch_name",
+    "pause_campaign",
+    "pause_placement",
     "place_call",
+    "probe_balance",
+    "purge",
     "record_result",
     "refresh_status",
+    "reprocess_event",
+    "reprocess_events",
     "result_fingerprint",
+    "resume_campaign",
+    "resume_placement",
     "retried",
     "retry_call",
     "retry_calls",
     "retry_delay",
+    "suppress",
     "sweep",
+    "unsuppress",
 ]

@@ -1,4 +1,4 @@
-"""What an operator does to a call: cancel one never sent, retry one refused or failed."""
+"""What an operator does to a call: retry one refused or failed (cancel: canceling.py)."""
 
 from __future__ import annotations
 
@@ -10,40 +10,13 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import options
+from .. import options, policies
 from ..exceptions import EsmsInputError
-from ..models import VoiceCall
-from ..states import CallStatus, can_retry, cancelable
+from ..models import Campaign, VoiceCall
+from ..states import can_retry
+from .campaigns import lock_for_new_calls
 from .creating import BULK_CHUNK_SIZE, LINK_FIELDS, new_call, save_call
 from .enqueueing import enqueue_calls
-from .notify import send_status_changed
-
-
-def cancel_call(call: VoiceCall) -> bool:
-    """Cancel a call that was never sent; False once an attempt went out (eSMS may have it)."""
-    now = timezone.now()
-    canceled = VoiceCall.objects.filter(cancelable(), pk=call.pk).update(
-        status=CallStatus.CANCELED, completed_at=now, updated_at=now
-    )
-    if canceled:
-        old, call.status = call.status, CallStatus.CANCELED
-        send_status_changed(call, old, CallStatus.CANCELED, None)
-    return bool(canceled)
-
-
-def cancel_calls(calls: QuerySet[VoiceCall]) -> list[VoiceCall]:
-    """Cancel those of the calls cancel_call() may, in one UPDATE; return the canceled ones."""
-    now = timezone.now()
-    with transaction.atomic():
-        # Locked in pk order; PostgreSQL checks cancelable() again on each row it waited for.
-        canceled = list(calls.filter(cancelable()).select_for_update().order_by("pk"))
-        VoiceCall.objects.filter(pk__in=[call.pk for call in canceled]).update(
-            status=CallStatus.CANCELED, completed_at=now, updated_at=now
-        )
-        for call in canceled:
-            old, call.status = call.status, CallStatus.CANCELED
-            send_status_changed(call, old, CallStatus.CANCELED, None)
-    return canceled
 
 
 class AlreadyRetried(EsmsInputError):
@@ -87,17 +60,40 @@ def retry_calls(
         done = set(
             VoiceCall.objects.filter(retry_of__in=locked).values_list("retry_of_id", flat=True)
         )
-        retries = []
+        # A retry joins its call's campaign as create_call() does: held while it is paused.
+        joined = _lock_campaigns({call.campaign_id for call in locked})
+        retries, sources, now = [], [], timezone.now()
         for call in locked:
             try:
-                retries.append(_retry_of(call, call.pk in done, created_by))
+                retry = _retry_of(call, call.pk in done, created_by)
+                state = joined.get(call.campaign_id or 0)
+                if isinstance(state, EsmsInputError):
+                    raise state
+                policies.hold_new_call(retry, state, now)
+                retries.append(retry)
+                sources.append(call)
             except EsmsInputError as exc:
                 report.refused.append((call, exc))
+        suppressed = policies.refuse_suppressed(retries)
+        report.refused += [(sources[index], error) for index, error in suppressed.items()]
+        retries = [retry for index, retry in enumerate(retries) if index not in suppressed]
         report.created = VoiceCall.objects.bulk_create(retries, batch_size=BULK_CHUNK_SIZE)
-        if enqueue and report.created:
-            ids = [retry.pk for retry in report.created]
+        ids = [retry.pk for retry in report.created if not retry.hold]
+        if enqueue and ids:
             transaction.on_commit(lambda: enqueue_calls(ids))
     return report
+
+
+def _lock_campaigns(ids: set[int | None]) -> dict[int, str | EsmsInputError]:
+    """Lock the campaigns retries join (reopened if completed); a canceled one's refusal."""
+    joined: dict[int, str | EsmsInputError] = {}
+    wanted = [pk for pk in ids if pk is not None]
+    for campaign in Campaign.objects.filter(pk__in=wanted).order_by("pk"):
+        try:
+            joined[campaign.pk] = lock_for_new_calls(campaign).state
+        except EsmsInputError as exc:
+            joined[campaign.pk] = exc
+    return joined
 
 
 def _retry_of(locked: VoiceCall, retried: bool, created_by: Any) -> VoiceCall:
@@ -105,7 +101,7 @@ def _retry_of(locked: VoiceCall, retried: bool, created_by: Any) -> VoiceCall:
     if can_retry(locked.status, retried=retried):
         values = {name: getattr(locked, name) for name in (*options.COPIED, *LINK_FIELDS)}
         by = created_by or locked.created_by
-        return new_call({**values, "created_by": by, "retry_of": locked})
+        return new_call({**values, "created_by": by, "retry_of": locked, "purpose": locked.purpose})
     if retried:
         raise AlreadyRetried("status", _("This call was retried already: a call is retried once."))
     raise EsmsInputError(

@@ -11,12 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, connection, connections, router
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    router,
+    transaction,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .. import policies
 from ..backends import get_backend
 from ..conf import voice_settings
 from ..esms.payloads import CallSubmission
@@ -30,8 +38,10 @@ from ..exceptions import (
 )
 from ..models import VoiceCall
 from ..signing import callback_url
-from ..states import CLAIMABLE, CLAIMED, FINAL, CallStatus, sources_for
-from . import ratelimit
+from ..states import CLAIMABLE, CLAIMED, FINAL, CallStatus, released, sources_for
+from . import account, campaigns, ratelimit
+from .canceling import cancel_call
+from .enqueueing import enqueue_calls
 from .notify import send_status_changed
 
 logger = logging.getLogger(__name__)
@@ -57,16 +67,39 @@ def _release_connection() -> None:
 
 
 def _claim(call_id: int) -> VoiceCall | None:
-    """Take a pending call for this worker; None when another worker has it or it moved on."""
+    """Take a pending call for this worker; None when another worker has it or it moved on.
+
+    A call with a frequency cap is claimed under a lock on its number, after counting the
+    calls that went there: two workers claiming calls to one number place at most the cap.
+    """
+    capped = policies.claim_cap(call_id)
+    if capped is None:
+        return _claim_now(call_id)
+    phone, cap = capped
+    db = router.db_for_write(VoiceCall)
+    with transaction.atomic(using=db):
+        policies.lock_number(phone, db)
+        refused = policies.cap_refusal_at_claim(call_id, phone, cap, timezone.now())
+        if refused is not None:
+            call, why = refused
+            cancel_call(call, code=why.code, message=str(why.message))
+            return None
+        return _claim_now(call_id)
+
+
+def _claim_now(call_id: int) -> VoiceCall | None:
+    """The claim itself: one conditional UPDATE (RETURNING the row where the database can)."""
     now = timezone.now()
     db = router.db_for_write(VoiceCall)
     if can_update_returning(connections[db]):
         # The same conditional UPDATE, returning the claimed row: one round trip, not two.
         claimed_at = VoiceCall._meta.get_field("claimed_at").get_db_prep_save(now, connections[db])
-        params = [CallStatus.SUBMITTING, claimed_at, call_id, *sorted(CLAIMABLE)]
-        rows = list(VoiceCall.objects.raw(_claim_sql(db), params, using=db))
+        sql = _claim_sql(db)
+        policy_params = policies.claim_params(now, connections[db])
+        params = [CallStatus.SUBMITTING, claimed_at, call_id, *sorted(CLAIMABLE), *policy_params]
+        rows = list(VoiceCall.objects.raw(sql, params, using=db))
         return rows[0] if rows else None
-    claimed = VoiceCall.objects.filter(pk=call_id, status__in=CLAIMABLE).update(
+    claimed = VoiceCall.objects.filter(policies.claimable(now), pk=call_id).update(
         status=CallStatus.SUBMITTING,
         attempts=F("attempts") + 1,
         claimed_at=now,
@@ -84,16 +117,18 @@ def can_update_returning(conn: BaseDatabaseWrapper) -> bool:
 
 @functools.cache
 def _claim_sql(db: str) -> str:
-    """Return _claim's UPDATE ... RETURNING every column, for the database alias db."""
+    """Return _claim's UPDATE ... RETURNING every column (the policies' params: claim_params)."""
     qn = connections[db].ops.quote_name
     col = {f.name: qn(str(f.column)) for f in VoiceCall._meta.concrete_fields}
-    return (
+    policy = policies.claim_conditions(qn)
+    sql = (
         f"UPDATE {qn(VoiceCall._meta.db_table)} SET {col['status']} = %s, "  # noqa: S608 - names
         f"{col['attempts']} = {col['attempts']} + 1, {col['claimed_at']} = %s, "
         f"{col['next_attempt_at']} = NULL WHERE {col['id']} = %s "
-        f"AND {col['status']} IN ({', '.join(['%s'] * len(CLAIMABLE))}) "
+        f"AND {col['status']} IN ({', '.join(['%s'] * len(CLAIMABLE))}) AND {policy} "
         f"RETURNING {', '.join(col.values())}"
     )
+    return sql
 
 
 def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **extra: Any) -> bool:
@@ -185,6 +220,42 @@ def _send(call: VoiceCall) -> CallSubmission:
     return get_backend().make_call(call.build_request(callback_url(call.uuid)))
 
 
+def _release(call: VoiceCall, *, code: str, message: str, **extra: Any) -> str | None:
+    """Give a claimed call back for a later attempt: pending, held or canceled by its campaign.
+
+    Its campaign is locked meanwhile, so a pause or cancel committed while the call was in
+    flight holds or cancels it now (states.released). Returns the new status, None if moved.
+    """
+    with transaction.atomic():
+        state = campaigns.lock_states([call.campaign_id]).get(call.campaign_id or 0)
+        new, hold = released(state, extra.get("attempts", call.attempts))
+        return new if _finish(call, new, code=code, message=message, hold=hold, **extra) else None
+
+
+def _hold_for_account(call: VoiceCall, refusal: EsmsApiError) -> PlaceResult:
+    """Put back a call eSMS refused for a reason of the account, and pause placement.
+
+    The refusal says nothing about the call: it goes back to pending as if never attempted
+    (eSMS did not take it), and waits for placement to resume (services.account). A refusal
+    of a request sent before placement last resumed is stale: it opens no second pause, and
+    the call, which the resume did not find pending, is enqueued again.
+    """
+    with transaction.atomic():
+        stale = policies.resumed_since(call.claimed_at)
+        if not stale:
+            account.pause_placement(refusal.code, str(refusal), call)
+        new = _release(
+            call,
+            code=refusal.code,
+            message=str(refusal),
+            attempts=call.attempts - 1,
+            next_attempt_at=None,
+        )
+        if stale and new == CallStatus.PENDING and not call.hold:
+            transaction.on_commit(lambda: enqueue_calls([call.pk]))
+    return PlaceResult(new)
+
+
 def retry_delay(attempt: int) -> float:
     """Return the wait before attempt+1: exponential backoff with full jitter, at least 1 s."""
     conf = voice_settings()
@@ -197,12 +268,21 @@ def retry_delay(attempt: int) -> float:
 def place_call(call_id: int) -> PlaceResult:
     """Claim a pending call, send it once, record the answer; the DB is not held during HTTP."""
     conf = voice_settings()
-    ratelimit.acquire(conf.rate_limit)
+    slot = ratelimit.take(conf.rate_limit)
     try:
         call = _claim(call_id)
     finally:
         _release_connection()
-    if call is None:
+    if call is None:  # no request is sent: the slot goes to the next call (a paused account)
+        ratelimit.give_back(slot)
+        # A number suppressed since the call was made: canceled, never sent. A call whose
+        # window closed while it was queued waits, held, for the next opening.
+        refused = policies.suppressed_refusal(call_id)
+        canceled = refused is not None and cancel_call(
+            refused[0], code=refused[1].code, message=str(refused[1].message)
+        )
+        if not canceled:
+            policies.hold_outside_window(call_id, timezone.now())
         return PlaceResult(None)
     try:
         return _place_claimed(call, conf.max_attempts)
@@ -216,6 +296,8 @@ def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:
     try:
         submission = _send(call)
     except EsmsApiError as exc:
+        if account.is_account_code(exc.code):
+            return _hold_for_account(call, exc)
         # eSMS answered: a refusal is final, never retried with the same request.
         _finish(call, CallStatus.REJECTED, code=exc.code, message=str(exc))
         return PlaceResult(CallStatus.REJECTED)
@@ -233,11 +315,10 @@ def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:
         if call.attempts < max_attempts:
             delay = retry_delay(call.attempts)
             next_at = timezone.now() + dt.timedelta(seconds=delay)
-            if _finish(
-                call, CallStatus.PENDING, code=code, message=str(failure), next_attempt_at=next_at
-            ):
-                return PlaceResult(CallStatus.PENDING, retry_in=delay)
-            return PlaceResult(None)
+            new = _release(call, code=code, message=str(failure), next_attempt_at=next_at)
+            if new == CallStatus.PENDING:
+                return PlaceResult(new, retry_in=delay)
+            return PlaceResult(new)
         message = f"gave up after {call.attempts} attempt(s): {failure}"
     else:
         message = str(failure)

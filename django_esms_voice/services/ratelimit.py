@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from dataclasses import dataclass
 
 from django.core.cache import caches
 
@@ -11,10 +13,30 @@ CACHE_PREFIX = "esms_voice:rate:"
 WINDOW = 0.1  # seconds; short windows keep bursts at a window's edge small
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A call's place in a window of the limit (key None: no limit), and the wait for it."""
+
+    key: str | None
+    waited: float = 0.0
+
+
 def acquire(rate: float | None, *, cache_alias: str = "default", max_wait: float = 60.0) -> float:
     """Wait until a call may start under `rate` calls per second; return the seconds waited."""
+    return take(rate, cache_alias=cache_alias, max_wait=max_wait).waited
+
+
+def give_back(slot: Slot, *, cache_alias: str = "default") -> None:
+    """Return a slot no request used (the claim was refused) while its window is current."""
+    if slot.key is not None and slot.key == f"{CACHE_PREFIX}{math.floor(time.time() / WINDOW)}":
+        with contextlib.suppress(ValueError):  # evicted meanwhile: nothing to give back
+            caches[cache_alias].decr(slot.key)
+
+
+def take(rate: float | None, *, cache_alias: str = "default", max_wait: float = 60.0) -> Slot:
+    """Wait until a call may start under `rate` calls per second; return the slot taken."""
     if not rate:
-        return 0.0
+        return Slot(None)
     cache = caches[cache_alias]
     per_window = rate * WINDOW
     waited = 0.0
@@ -31,7 +53,7 @@ def acquire(rate: float | None, *, cache_alias: str = "default", max_wait: float
         # A fractional rate (0.5/s) spreads its allowance over several windows.
         allowed = math.floor((window + 1) * per_window) - math.floor(window * per_window)
         if used <= allowed:
-            return waited
+            return Slot(key, waited)
         if waited >= max_wait:
             raise TimeoutError(f"rate limit {rate}/s: no slot within {max_wait:g} s")
         pause = (window + 1) * WINDOW - now + 0.001

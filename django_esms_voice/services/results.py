@@ -39,13 +39,18 @@ def _storable(text: str) -> str:
 
 
 #: The columns judge() reads or writes: without a call_status_changed receiver, the only ones
-#: the row lock fetches (a receiver gets the whole row).
+#: the row lock fetches (a receiver gets the whole row). Every column states.advance_writes
+#: writes is among them: apply_writes reads each, and a deferred one costs a query.
 JUDGED_FIELDS = (
     "uuid",
     "status",
     "smsid",
     "event_fingerprints",
     "submitted_at",
+    "completed_at",
+    "last_error_code",
+    "last_error_message",
+    "updated_at",
     *RESULT_FIELDS.values(),
 )
 
@@ -78,17 +83,62 @@ def record_result(
         raw=_storable(raw[:MAX_RAW_LENGTH]),
         remote_addr=remote_addr,
         method=method[:8],
-        parsed=_parsed(result) if result is not None else {},
-        fingerprint=result_fingerprint(result) if result is not None else "",
-        error=_storable(redact_for_call(error, call_uuid)[:2000]),
     )
+    _describe(event, result, error)
     if result is not None and not authoritative and _apply_fast(event, result):
         return event
+    return _judge_and_store(event, result, authoritative=authoritative, stored=False)
+
+
+#: The columns judging an event writes: what reprocessing updates on its row (never its raw).
+REJUDGED_FIELDS = (
+    "parsed",
+    "fingerprint",
+    "outcome",
+    "old_status",
+    "new_status",
+    "error",
+    "reprocessed_at",
+    "reprocess_count",
+)
+
+
+def reapply_result(
+    event: CallbackEvent, result: CallResult | None, *, error: str = ""
+) -> CallbackEvent | None:
+    """Judge a stored event's result again, by record_result's general path; None if no call.
+
+    The event's own row is updated (REJUDGED_FIELDS, with when and how many times it was
+    reprocessed), never its raw; signals as for a new delivery. Not authoritative, even for a
+    poll: a stored answer is no longer the call's current state. An error while applying is
+    recorded on the event, outcome "error", and raised, as record_result does.
+    """
+    _describe(event, result, error)
+    event.reprocessed_at = timezone.now()
+    event.reprocess_count += 1
+    return _judge_and_store(event, result, authoritative=False, stored=True)
+
+
+def _describe(event: CallbackEvent, result: CallResult | None, error: str) -> None:
+    """Set what an event says before it is judged: the parsed fields, fingerprint and error."""
+    event.parsed = _parsed(result) if result is not None else {}
+    event.fingerprint = result_fingerprint(result) if result is not None else ""
+    event.error = _storable(redact_for_call(error, event.call_id)[:2000])
+
+
+def _judge_and_store(
+    event: CallbackEvent, result: CallResult | None, *, authoritative: bool, stored: bool
+) -> CallbackEvent | None:
+    """The general path: judge under the call's row lock, write the call, save the event.
+
+    A new event is inserted, a stored one (`stored`) updated. See record_result.
+    """
     try:
         with transaction.atomic():
             calls = VoiceCall.objects.select_for_update()
             if not call_status_changed.has_listeners(VoiceCall):
                 calls = calls.only(*JUDGED_FIELDS)
+            call_uuid: Any = event.call_id  # as the URL spelt it, for a new delivery
             try:
                 call = calls.get(uuid=call_uuid)
             except VoiceCall.DoesNotExist:
@@ -104,25 +154,38 @@ def record_result(
                     values = {name: getattr(call, name) for name in [*changed, "updated_at"]}
                     VoiceCall.objects.filter(pk=call.pk).update(**values)
             event.old_status, event.new_status = old, call.status
-            _insert_event(event)
+            if stored:
+                _update_event(event)
+            else:
+                _insert_event(event)
             if call.status != old:
                 send_status_changed(call, old, call.status, event)
     except (OperationalError, InterfaceError):
         raise  # the database is unavailable: the caller answers 503 so that eSMS retries
     except Exception as exc:  # a bug, or a value the database refused (DataError, ...)
-        _store_failure(event, exc)
+        _store_failure(event, exc, stored=stored)
         raise
     _announce_after_commit(event)
     return event
 
 
-def _store_failure(event: CallbackEvent, exc: Exception) -> None:
+def _update_event(event: CallbackEvent) -> None:
+    """Write a stored event's judgement with a queryset update(), as the call's is written."""
+    values = {name: getattr(event, name) for name in REJUDGED_FIELDS}
+    CallbackEvent.objects.filter(pk=event.pk).update(**values)
+
+
+def _store_failure(event: CallbackEvent, exc: Exception, *, stored: bool) -> None:
     """Store a delivery whose processing failed, outcome "error", once its transaction is gone."""
-    event.pk, event.outcome = None, EventOutcome.ERROR
+    event.outcome = EventOutcome.ERROR
     event.new_status = event.old_status  # whatever was decided was rolled back
     error = redact_for_call(f"{type(exc).__name__}: {exc}", event.call_id)
     event.error = _storable(error[:2000])
-    event.save(force_insert=True)
+    if stored:
+        _update_event(event)
+    else:
+        event.pk = None
+        event.save(force_insert=True)
     _announce_after_commit(event)
 
 

@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import policies
 from ..conf import voice_settings
 from ..esms.redaction import redact_for_call
 from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
@@ -21,10 +22,12 @@ from ..states import (
     CLAIMABLE,
     CLAIMED,
     CallStatus,
+    Hold,
+    hold_for,
     result_due_since,
     sources_for,
 )
-from . import idempotency
+from . import account, campaigns, idempotency
 from .enqueueing import enqueue_calls
 from .notify import send_status_changed
 from .results import refresh_status
@@ -45,13 +48,15 @@ class SweepReport:
     expired: list[int] = field(default_factory=list)
     polled: int = 0
     poll_errors: int = 0
+    completed: int = 0
 
     def __str__(self) -> str:
         return _(
             "%(requeued)d pending re-enqueued, %(recovered)d stuck recovered, %(polled)d polled "
             "(%(poll_errors)d poll errors), %(expired)d ended without a result (charged, result "
-            "unknown)"
+            "unknown), %(completed)d campaigns completed"
         ) % {
+            "completed": self.completed,
             "requeued": len(self.requeued),
             "recovered": len(self.recovered),
             "polled": self.polled,
@@ -66,9 +71,11 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
     now = now or timezone.now()
     report = SweepReport()
     with transaction.atomic():
+        # Not while the account is paused (the claim would refuse them), nor held ones.
         pending = list(
             VoiceCall.objects.select_for_update(skip_locked=True)
-            .filter(status__in=CLAIMABLE)
+            .filter(status__in=CLAIMABLE, hold=Hold.NONE)
+            .filter(~policies.placement_paused())
             .filter(
                 Q(next_attempt_at__lte=now - dt.timedelta(seconds=conf.pending_grace))
                 | Q(next_attempt_at__isnull=True,
@@ -76,18 +83,20 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
             )
             .values_list("pk", flat=True)[:batch_size]
         )  # fmt: skip
-        # A worker that died mid-request leaves its call in submitting: eSMS may or may not
-        # have it, and resending with the same RequestId is safe (124 if it does).
-        stuck = list(
+        # Calls that waited for their calling window, now open: placed like any pending call.
+        opened = list(
             VoiceCall.objects.select_for_update(skip_locked=True)
-            .filter(
-                status__in=CLAIMED,
-                claimed_at__lte=now - dt.timedelta(seconds=conf.submit_lease),
-            )
+            .filter(policies.window_opened(now))
             .values_list("pk", flat=True)[:batch_size]
         )
-        VoiceCall.objects.filter(pk__in=stuck).update(status=CallStatus.PENDING, updated_at=now)
-        requeue = pending + stuck
+        VoiceCall.objects.filter(pk__in=opened).update(hold=Hold.NONE, updated_at=now)
+        if opened and policies.open_pause() is None:  # else resume_placement enqueues them
+            pending += opened
+        # A worker that died mid-request leaves its call in submitting: eSMS may or may not
+        # have it, and resending with the same RequestId is safe (124 if it does).
+        stuck, held = _recover_stuck(now, conf.submit_lease, batch_size)
+        # While the account is paused they wait, pending, for resume_placement to enqueue them.
+        requeue = pending + ([] if policies.open_pause() else sorted(set(stuck) - set(held)))
         # Leave them alone for a grace period, so the next sweep does not enqueue them twice.
         VoiceCall.objects.filter(pk__in=requeue).update(next_attempt_at=now)
         poll_before = now - dt.timedelta(seconds=conf.poll_after)
@@ -109,6 +118,8 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
         transaction.on_commit(lambda: enqueue_calls(requeue))
     report.requeued, report.recovered = pending, stuck
     idempotency.purge_expired(now, batch_size=batch_size)
+    report.completed = campaigns.complete_campaigns(now=now)
+    account.probe_balance(now=now)  # at most one GetBalance per BALANCE_PROBE_INTERVAL
     for call in to_poll:  # network I/O after the commit, never under the row locks
         try:
             event = refresh_status(call)
@@ -119,6 +130,31 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
             continue
         report.polled += event is not None
     return report
+
+
+def _recover_stuck(now: dt.datetime, lease: float, batch_size: int) -> tuple[list[int], list[int]]:
+    """Put calls whose worker died back to pending; return them, and those a pause holds.
+
+    Their campaigns are locked as placing locks them (campaigns.lock_states), skipping one
+    being paused: its calls wait for the next sweep rather than deadlock with the pause.
+    """
+    claimed = dict(
+        VoiceCall.objects.select_for_update(skip_locked=True)
+        .filter(status__in=CLAIMED, claimed_at__lte=now - dt.timedelta(seconds=lease))
+        .values_list("pk", "campaign_id")[:batch_size]
+    )
+    states = campaigns.lock_states(claimed.values(), skip_locked=True)
+    by_hold: dict[str, list[int]] = {}
+    for pk, campaign_id in claimed.items():
+        if campaign_id is None or campaign_id in states:
+            # Attempted (attempts > 0), so never canceled by states.released: held or not.
+            by_hold.setdefault(hold_for(states.get(campaign_id or 0)), []).append(pk)
+    for hold, ids in by_hold.items():
+        VoiceCall.objects.filter(pk__in=ids).update(
+            status=CallStatus.PENDING, hold=hold, updated_at=now
+        )
+    recovered = sorted(pk for ids in by_hold.values() for pk in ids)
+    return recovered, by_hold.get(Hold.CAMPAIGN_PAUSED, [])
 
 
 def _expire_silent_calls(

@@ -39,9 +39,20 @@ CALLBACK_RESULTS: dict[str, tuple[str, int, int]] = {
 DEFAULT_CID = "02871002454"
 
 
+def _forget_cached_balance() -> None:
+    """Drop the balance the admin's confirmation pages keep, so a new script shows at once."""
+    from django.apps import apps
+
+    if apps.ready:  # services import the models
+        from ..services.estimates import forget_balance
+
+        forget_balance()
+
+
 def reset_outbox() -> None:
     """Empty the outbox and forget every scripted answer, status and balance."""
     STATE.reset()
+    _forget_cached_balance()
 
 
 def script_answer(
@@ -152,6 +163,7 @@ def script_balance(
             STATE.balance = str(code).strip()
         else:
             STATE.balance = Balance(balance=Decimal(str(balance)), user_id="locmem")
+    _forget_cached_balance()
 
 
 def deliver_callback(

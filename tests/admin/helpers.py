@@ -64,6 +64,11 @@ def changelist_url(**params: str) -> str:
     return url + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
 
 
+def campaign_page(campaign: Any, view: str = "change") -> str:
+    """The URL of a campaign's page (or of another of its views: pause, progress...)."""
+    return reverse(f"admin:esms_voice_campaign_{view}", args=[campaign.pk])
+
+
 def many_data(**fields: Any) -> dict[str, Any]:
     data = {
         "numbers": "",

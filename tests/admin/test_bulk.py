@@ -16,12 +16,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_esms_voice.admin import bulk
-from django_esms_voice.models import VoiceCall
+from django_esms_voice.models import Campaign, CampaignSource, VoiceCall
 from tests.admin.helpers import (
     CALL_MANY,
     OTHER,
     PHONE,
     PLACE_PERMS,
+    campaign_page,
     changelist_url,
     enqueued,
     login,
@@ -72,7 +73,7 @@ def test_call_many_lists_bad_rows_creates_nothing_then_one_batch_on_confirm(
     assert invalid[7] == "The same number as line 2."
     html = response.content.decode()
     assert "4 rows are invalid and will be skipped:" in html
-    assert "2 numbers will be called in batch “june”." in html
+    assert "2 numbers will be called in campaign “june”." in html
     assert [
         (r.line, r.fields["phone"], r.fields["variables"]) for r in response.context["valid"]
     ] == [
@@ -89,8 +90,11 @@ def test_call_many_lists_bad_rows_creates_nothing_then_one_batch_on_confirm(
     table = VoiceCall._meta.db_table
     inserts = [q for q in queries if q["sql"].startswith(f'INSERT INTO "{table}"')]
     assert len(inserts) == 1  # created in bulk
-    assert messages_of(response) == ["2 calls queued in batch “june”."]
-    assert response.redirect_chain[-1][0] == changelist_url(batch="june")
+    assert messages_of(response) == ["2 calls queued in campaign “june”."]
+    campaign = Campaign.objects.get()
+    assert response.redirect_chain[-1][0] == campaign_page(campaign)  # the campaign's page
+    assert campaign.name == "june"
+    assert campaign.source == CampaignSource.CALL_MANY
     calls = VoiceCall.objects.order_by("pk")
     assert [(c.phone, c.variables, c.batch, c.kind, c.created_by) for c in calls] == [
         (PHONE, ["An", "150000"], "june", "template", operator),
@@ -142,11 +146,13 @@ def test_a_call_many_confirmation_posted_twice_places_the_calls_once(
     with django_capture_on_commit_callbacks(execute=True):
         first = op.post(url, {"payload": payload}, follow=True)
         again = op.post(url, {"payload": payload}, follow=True)  # a double-click, or Back
-    assert messages_of(first) == ["2 calls queued in batch “june”."]
+    assert messages_of(first) == ["2 calls queued in campaign “june”."]
+    page = campaign_page(Campaign.objects.get())
     assert messages_of(again) == [
-        "This batch was already created: 2 calls (batch “june”). No new call was placed."
+        "These calls were already created: 2 calls (campaign “june”). No new call was placed. "
+        f'<a href="{page}">See its campaign.</a>'
     ]
-    assert again.redirect_chain[-1][0] == changelist_url(batch="june")
+    assert again.redirect_chain[-1][0] == page
     assert VoiceCall.objects.count() == 2
     assert len(enqueued(apply_async)) == 2
     # A new preview of the same numbers is a new batch: that one is asked for.
@@ -156,6 +162,7 @@ def test_a_call_many_confirmation_posted_twice_places_the_calls_once(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("require_postgres")  # waits on pg_locks
 def test_two_call_many_confirmations_at_once_create_the_batch_once(
     monkeypatch: pytest.MonkeyPatch, apply_async: mock.Mock
 ) -> None:
@@ -171,9 +178,13 @@ def test_two_call_many_confirmations_at_once_create_the_batch_once(
     assert VoiceCall.objects.filter(batch="race").count() == 2
     assert len(enqueued(apply_async)) == 2
     shown = sorted(messages_of(client.get(changelist_url(batch="race"))) for client in clients)
+    page = campaign_page(Campaign.objects.get())
     assert shown == [
-        ["2 calls queued in batch “race”."],
-        ["This batch was already created: 2 calls (batch “race”). No new call was placed."],
+        ["2 calls queued in campaign “race”."],
+        [
+            "These calls were already created: 2 calls (campaign “race”). No new call was placed. "
+            f'<a href="{page}">See its campaign.</a>'
+        ],
     ]
 
 

@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from unittest import mock
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
+from django.core import signing
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from django_esms_voice import options
-from django_esms_voice.admin import VoiceCallAdmin
+from django_esms_voice.admin import VoiceCallAdmin, adding
 from django_esms_voice.admin.forms import CallManyForm, CallOptionsForm, option_fieldsets
 from django_esms_voice.admin.rows import parse_csv, parse_pasted, split_variables
 from django_esms_voice.models import VoiceCall
+from django_esms_voice.money import format_dong as dong
 from django_esms_voice.states import CallStatus
-from tests.admin.helpers import CHANGELIST, PHONE, enqueued, make_call
+from django_esms_voice.testing import script_balance
+from tests.admin.helpers import (
+    CHANGELIST,
+    PHONE,
+    PLACE_PERMS,
+    enqueued,
+    login,
+    make_call,
+    messages_of,
+    staff,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.admin.urls")]
 
@@ -45,6 +61,15 @@ def add_data(**fields: str) -> dict[str, str]:
     return data
 
 
+def place(client: Client, data: dict[str, str]) -> Any:
+    """Save the add form, then confirm: the way one call is placed from the admin."""
+    add = reverse("admin:esms_voice_voicecall_add")
+    response = client.post(add, data)
+    assert response.status_code == 200, response.context["adminform"].form.errors
+    assert not VoiceCall.objects.exists()  # nothing before the confirmation
+    return client.post(add, {"payload": response.context["payload"]})
+
+
 def test_the_add_form_places_one_call_through_the_services(
     op: Client,
     operator: User,
@@ -55,21 +80,20 @@ def test_the_add_form_places_one_call_through_the_services(
     assert response.status_code == 200
     assert "Place a call" in response.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        response = op.post(
-            reverse("admin:esms_voice_voicecall_add"),
-            add_data(ivr_key="1", number_forward="028 7100 2454"),
-        )
-    assert response.status_code == 302, response.context["adminform"].form.errors
+        response = place(op, add_data(ivr_key="1", number_forward="028 7100 2454"))
     call = VoiceCall.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:esms_voice_voicecall_change", args=[call.pk])
     assert (call.phone, call.number_forward, call.ivr_key) == (PHONE, "02871002454", 1)
     assert call.created_by == operator
     assert call.status == CallStatus.PENDING
     assert enqueued(apply_async) == [call.pk]
+    assert LogEntry.objects.get().object_id == str(call.pk)  # in the call's history, as an add
 
 
 def test_the_add_form_takes_script_variables_one_per_line(op: Client) -> None:
-    response = op.post(
-        reverse("admin:esms_voice_voicecall_add"),
+    response = place(
+        op,
         add_data(kind="template", variables="Nguyễn Văn An\n150.000", voice="female", speed="1"),
     )
     assert response.status_code == 302
@@ -80,6 +104,81 @@ def test_the_add_form_takes_script_variables_one_per_line(op: Client) -> None:
         "female",
         1,
     )
+
+
+def test_saving_the_add_form_asks_first_with_the_cost(op: Client, apply_async: mock.Mock) -> None:
+    script_balance(250_000)
+    make_call(status=CallStatus.ANSWERED, price=Decimal("800"))
+    make_call(status=CallStatus.NO_ANSWER, price=Decimal("0"))
+    response = op.post(
+        reverse("admin:esms_voice_voicecall_add"),
+        add_data(send_at_0="2099-01-02", send_at_1="08:30", batch="june"),
+    )
+    assert response.templates[0].name == "esms_voice/admin/place_call_confirm.html"
+    html = response.content.decode()
+    assert f"A call to {PHONE} will be placed for Jan. 2, 2099, 8:30 a.m.; eSMS charges" in html
+    assert '<th scope="row">Kind</th><td>Recording</td>' in html
+    assert '<th scope="row">Batch</th><td>june</td>' in html
+    assert dong(250_000) in html
+    assert f"about {dong(400)} (between {dong(0)} and {dong(800)})" in html
+    assert 'value="Yes, place the call"' in html
+    assert VoiceCall.objects.count() == 2  # the history only
+    assert apply_async.call_args_list == []
+
+
+def test_a_replayed_add_confirmation_places_nothing(
+    op: Client,
+    apply_async: mock.Mock,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    add = reverse("admin:esms_voice_voicecall_add")
+    payload = op.post(add, add_data()).context["payload"]
+    with django_capture_on_commit_callbacks(execute=True):
+        first = op.post(add, {"payload": payload})
+        call = VoiceCall.objects.get()
+        again = op.post(add, {"payload": payload}, follow=True)
+    assert VoiceCall.objects.count() == 1
+    assert enqueued(apply_async) == [call.pk]
+    assert again.redirect_chain[0][0] == first["Location"]  # the call placed the first time
+    assert messages_of(again)[-1] == "This call was already placed. No new call was placed."
+
+
+def test_an_add_confirmation_is_its_users_only(
+    op: Client, operator: User, apply_async: mock.Mock
+) -> None:
+    add = reverse("admin:esms_voice_voicecall_add")
+    payload = op.post(add, add_data()).context["payload"]
+    other = login(staff("other", *PLACE_PERMS))
+    response = other.post(add, {"payload": payload}, follow=True)
+    assert not VoiceCall.objects.exists()
+    assert "This confirmation has expired or is not yours" in messages_of(response)[0]
+    forged = signing.dumps({"user": operator.pk, "nonce": "x", "data": {}}, salt="other")
+    op.post(add, {"payload": forged})
+    assert not VoiceCall.objects.exists()
+    assert apply_async.call_args_list == []
+
+
+def test_a_confirmation_whose_schedule_passed_places_nothing(
+    op: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add = reverse("admin:esms_voice_voicecall_add")
+    soon = timezone.localtime() + dt.timedelta(minutes=5)
+    data = add_data(send_at_0=f"{soon:%Y-%m-%d}", send_at_1=f"{soon:%H:%M:%S}")
+    payload = op.post(add, data).context["payload"]
+    later = timezone.now() + dt.timedelta(minutes=10)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    response = op.post(add, {"payload": payload}, follow=True)
+    assert not VoiceCall.objects.exists()
+    assert messages_of(response) == ["The call was not placed: This time is in the past."]
+
+
+def test_save_and_add_another_comes_back_to_the_form_once_confirmed(op: Client) -> None:
+    add = reverse("admin:esms_voice_voicecall_add")
+    payload = op.post(add, {**add_data(), "_addanother": "1"}).context["payload"]
+    response = op.post(add, {"payload": payload}, follow=True)
+    assert response.redirect_chain[0][0] == add
+    assert messages_of(response) == [f"The call to {PHONE} is queued."]
+    assert VoiceCall.objects.count() == 1
 
 
 @pytest.mark.parametrize(
@@ -122,10 +221,14 @@ def test_the_add_form_refuses_what_esms_would(
     assert not VoiceCall.objects.exists()
 
 
-def test_placing_a_call_needs_the_place_permission(no_place: Client) -> None:
+def test_placing_a_call_needs_the_place_permission(no_place: Client, viewer: User) -> None:
     add = reverse("admin:esms_voice_voicecall_add")
     assert no_place.get(add).status_code == 403
     assert no_place.post(add, add_data()).status_code == 403
+    payload = signing.dumps(
+        {"user": viewer.pk, "nonce": "n", "data": {}}, salt=adding.PLACE_CALL_SALT
+    )
+    assert no_place.post(add, {"payload": payload}).status_code == 403
     html = no_place.get(reverse(CHANGELIST)).content.decode()
     assert add not in html
     assert "Call many numbers" not in html
@@ -154,7 +257,8 @@ def test_row_parsing() -> None:
 
 def test_the_add_form_shows_every_option_staff_type_once_in_its_section() -> None:
     shown = [name for _, section in VoiceCallAdmin.add_fieldsets for name in section["fields"]]
-    assert sorted(shown) == sorted(o.name for o in options.OPTIONS if o.name != "metadata")
+    typed = [o.name for o in options.OPTIONS if o.name != "metadata"]
+    assert sorted(shown) == sorted([*typed, "purpose"])  # the purpose: not sent to eSMS
     assert len(shown) == len(set(shown))
     [script] = [
         s["fields"] for title, s in VoiceCallAdmin.add_fieldsets if title and "script" in title
@@ -165,6 +269,7 @@ def test_the_add_form_shows_every_option_staff_type_once_in_its_section() -> Non
 def test_the_admin_forms_follow_the_options_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(CallOptionsForm().fields) == [
         "kind", "template_id", "voice", "speed", "ivr_key", "number_forward", "send_at",
+        "purpose",
     ]  # fmt: skip
     # Declared for both kinds and not shared by a batch, the speed moves with its declaration.
     changed = [

@@ -153,7 +153,7 @@ def test_the_host_action_confirmation_posted_twice_places_the_calls_once(
     [batch] = set(VoiceCall.objects.values_list("batch", flat=True))
     assert messages_of(first) == ["2 calls queued."]
     assert messages_of(again) == [
-        f"This batch was already created: 2 calls (batch “{batch}”). No new call was placed."
+        f"These calls were already created: 2 calls (campaign “{batch}”). No new call was placed."
     ]
     assert again.redirect_chain[-1][0] == f"/host-admin/esms_voice/voicecall/?batch={batch}"
     assert first.redirect_chain[-1][0] == again.redirect_chain[-1][0]

@@ -9,11 +9,13 @@ from rest_framework.test import APIClient
 
 from django_esms_voice import services
 from django_esms_voice.backends import LOCMEM_BACKEND
-from django_esms_voice.models import VoiceCall
+from django_esms_voice.models import Campaign, VoiceCall
 from django_esms_voice.signing import callback_token
 
 CALLS = "/api/esms-voice/calls/"
 SCHEMA = "/api/esms-voice/schema/"
+CAMPAIGNS = "/api/esms-voice/campaigns/"
+ACCOUNT = "/api/esms-voice/account/"
 PHONE = "0901888484"
 OTHER = "0912345678"
 THIRD = "0987654321"
@@ -47,6 +49,19 @@ def client_for(user: User | None) -> APIClient:
 def new_call(**fields: Any) -> VoiceCall:
     """Create a pending call without enqueuing it."""
     return services.create_call(enqueue=False, **{"phone": PHONE, "template_id": "rec-1", **fields})
+
+
+def new_campaign(*phones: str, name: str = "reminders", **options: Any) -> Campaign:
+    """Create a campaign of recording calls to these numbers, without enqueuing them."""
+    calls = services.create_calls(
+        [{"phone": phone, "template_id": "rec-1"} for phone in phones or (PHONE,)],
+        campaign=name,
+        enqueue=False,
+        **options,
+    )
+    campaign = calls[0].campaign
+    assert campaign is not None
+    return campaign
 
 
 def assert_public(data: dict[str, Any], call: VoiceCall) -> None:

@@ -12,17 +12,38 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+from django_esms_voice import services
 from django_esms_voice.models import VoiceCall
 from django_esms_voice.states import CallStatus
 from tests.api.helpers import (
     HIDDEN,
+    OTHER,
+    PHONE,
     SCHEMA,
     new_call,
+    new_campaign,
 )
 
 pytestmark = pytest.mark.urls("tests.api.urls")
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Every operation of this API, as Schemathesis labels them.
+OPERATIONS = {
+    "GET /api/esms-voice/calls/",
+    "POST /api/esms-voice/calls/",
+    "GET /api/esms-voice/calls/{uuid}/",
+    "POST /api/esms-voice/calls/{uuid}/cancel/",
+    "GET /api/esms-voice/campaigns/",
+    "GET /api/esms-voice/campaigns/{id}/",
+    "POST /api/esms-voice/campaigns/{id}/pause/",
+    "POST /api/esms-voice/campaigns/{id}/resume/",
+    "POST /api/esms-voice/campaigns/{id}/cancel/",
+    "GET /api/esms-voice/account/",
+    "POST /api/esms-voice/account/resume/",
+    "GET /api/esms-voice/suppressions/",
+    "POST /api/esms-voice/suppressions/",
+    "DELETE /api/esms-voice/suppressions/{phone}/",
+}
 
 
 @pytest.fixture
@@ -39,21 +60,48 @@ def test_the_schema_is_valid_openapi_and_covers_this_api_only(schema: dict[str, 
 
     validate_schema(schema)
     operations = {
-        (route, method) for route, item in schema["paths"].items() for method in item
+        f"{method.upper()} {route}" for route, item in schema["paths"].items() for method in item
     }  # fmt: skip
-    assert operations == {
-        ("/api/esms-voice/calls/", "get"),
-        ("/api/esms-voice/calls/", "post"),
-        ("/api/esms-voice/calls/{uuid}/", "get"),
-        ("/api/esms-voice/calls/{uuid}/cancel/", "post"),
-    }
+    assert operations == OPERATIONS
     components = schema["components"]["schemas"]
     assert not HIDDEN & set(components["VoiceCall"]["properties"])
+    assert {"campaign", "hold"} <= set(components["VoiceCall"]["properties"])
     create = schema["paths"]["/api/esms-voice/calls/"]["post"]
     assert set(create["responses"]) >= {"201", "400", "403"}
     assert "409" in schema["paths"]["/api/esms-voice/calls/{uuid}/cancel/"]["post"]["responses"]
     parameters = {p["name"] for p in schema["paths"]["/api/esms-voice/calls/"]["get"]["parameters"]}
-    assert parameters >= {"status", "kind", "batch", "phone", "created_after", "cursor"}
+    assert parameters >= {"status", "kind", "batch", "campaign", "phone", "created_after", "cursor"}
+
+
+@pytest.mark.django_db
+def test_the_schema_describes_the_campaign_and_account_endpoints(schema: dict[str, Any]) -> None:
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    campaigns = "/api/esms-voice/campaigns/"
+    listed = {p["name"] for p in paths[campaigns]["get"]["parameters"]}
+    assert listed >= {"state", "purpose", "cursor"}
+    [identifier] = paths[f"{campaigns}{{id}}/"]["get"]["parameters"]
+    assert identifier["schema"]["type"] == "integer"
+    for action, count in (("pause", "held"), ("resume", "released"), ("cancel", "canceled")):
+        operation = paths[f"{campaigns}{{id}}/{action}/"]["post"]
+        assert "requestBody" not in operation
+        assert set(operation["responses"]) >= {"200", "403", "404", "409"}
+        answer = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert set(components[answer.rsplit("/", 1)[1]]["properties"]) == {"campaign", count}
+    detail = components["CampaignDetail"]["properties"]
+    assert {"kind", "template_id", "purpose", "state", "created_by", "figures"} <= set(detail)
+    assert "by_status" in components["CampaignFigures"]["properties"]
+    batch = components["VoiceCallBatchResult"]["properties"]
+    assert {"campaign", "campaign_url"} <= set(batch)
+    assert {"campaign", "purpose"} <= set(components["VoiceCallBatch"]["properties"])
+    assert "campaign" in components["OneCallCreate"]["properties"]
+    account = paths["/api/esms-voice/account/"]["get"]
+    assert "parameters" not in account  # one object: no cursor, no page size
+    ref = account["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/Account")
+    assert set(components["Account"]["properties"]) == {
+        "paused", "code", "meaning", "since", "advice", "last_balance_check",
+    }  # fmt: skip
+    assert "409" in paths["/api/esms-voice/account/resume/"]["post"]["responses"]
 
 
 def basic_auth(username: str, password: str) -> dict[str, str]:
@@ -68,6 +116,7 @@ def live_calls(live_server: Any, transactional_db: Any) -> tuple[str, dict[str, 
     User.objects.create_superuser("fuzz", password="fuzz-pw")
     for index in range(3):
         new_call(batch=f"b{index}", metadata={"index": index})
+    new_campaign(PHONE, OTHER, name="fuzzed")
     return live_server.url, basic_auth("fuzz", "fuzz-pw")
 
 
@@ -94,12 +143,7 @@ def test_schemathesis_against_the_live_schema(live_calls: tuple[str, dict[str, s
         response_schema_conformance,
     ]
     operations = [result.ok() for result in api.get_all_operations()]
-    assert {op.label for op in operations} == {
-        "GET /api/esms-voice/calls/",
-        "POST /api/esms-voice/calls/",
-        "GET /api/esms-voice/calls/{uuid}/",
-        "POST /api/esms-voice/calls/{uuid}/cancel/",
-    }
+    assert {op.label for op in operations} == OPERATIONS
     statuses: dict[str, set[int]] = {}
 
     def fuzz(operation: Any, mode: Any) -> None:
@@ -122,6 +166,8 @@ def test_schemathesis_against_the_live_schema(live_calls: tuple[str, dict[str, s
 
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            if mode is GenerationMode.NEGATIVE and "/account/" in operation.label:
+                continue  # no parameter and no body: no invalid input to make
             fuzz(operation, mode)
     # Random uuids name no call: look at real ones too, through the same checks.
     by_label = {op.label: op for op in operations}
@@ -135,9 +181,32 @@ def test_schemathesis_against_the_live_schema(live_calls: tuple[str, dict[str, s
             statuses.setdefault(f"known {label}", set()).add(response.status_code)
     assert statuses["known POST /api/esms-voice/calls/{uuid}/cancel/"] == {200}
     assert statuses["known GET /api/esms-voice/calls/{uuid}/"] == {200}
+    # A campaign the fuzzing did not touch, through each of its actions; the account paused.
+    campaign = new_campaign(PHONE, name="known")
+    services.pause_placement("103", "Balance not enough")
+    for label in (
+        "GET /api/esms-voice/campaigns/{id}/",
+        "POST /api/esms-voice/campaigns/{id}/pause/",
+        "POST /api/esms-voice/campaigns/{id}/resume/",
+        "POST /api/esms-voice/campaigns/{id}/cancel/",
+        "POST /api/esms-voice/campaigns/{id}/cancel/",  # canceled already: the 409
+        "GET /api/esms-voice/account/",
+        "POST /api/esms-voice/account/resume/",
+    ):
+        case = by_label[label].Case(
+            path_parameters={"id": campaign.pk} if "{id}" in label else None
+        )
+        response = case.call_and_validate(base_url=base_url, headers=headers, checks=checks)
+        statuses.setdefault(f"known {label}", set()).add(response.status_code)
+    assert statuses["known POST /api/esms-voice/campaigns/{id}/pause/"] == {200}
+    assert statuses["known POST /api/esms-voice/campaigns/{id}/resume/"] == {200}
+    assert statuses["known POST /api/esms-voice/campaigns/{id}/cancel/"] == {200, 409}
+    assert statuses["known POST /api/esms-voice/account/resume/"] == {200}
     # The generated input reached the success path of each operation, not only its errors.
     assert 201 in statuses["positive POST /api/esms-voice/calls/"], statuses
     assert 200 in statuses["positive GET /api/esms-voice/calls/"], statuses
+    assert 200 in statuses["positive GET /api/esms-voice/campaigns/"], statuses
+    assert 200 in statuses["positive GET /api/esms-voice/account/"], statuses
     assert 400 in statuses["negative POST /api/esms-voice/calls/"], statuses
 
 
@@ -159,4 +228,13 @@ def test_the_api_works_without_drf_spectacular() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split("\n")[0] == "['call-cancel', 'call-detail', 'call-list']"
+    assert result.stdout.split("\n")[0] == str(
+        sorted(
+            [
+                *("call-cancel", "call-detail", "call-list"),
+                *("campaign-cancel", "campaign-detail", "campaign-list"),
+                *("campaign-pause", "campaign-resume", "account-list", "account-resume"),
+                *("suppression-list", "suppression-detail"),
+            ]
+        )
+    )

@@ -148,6 +148,7 @@ def test_an_expired_idempotency_key_is_forgotten_and_purged_by_the_sweep(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("require_postgres")  # waits on pg_locks
 def test_two_requests_at_once_with_one_idempotency_key_create_the_batch_once(
     monkeypatch: pytest.MonkeyPatch, apply_async: mock.Mock
 ) -> None:

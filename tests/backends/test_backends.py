@@ -392,12 +392,12 @@ def test_reset_keeps_the_same_outbox_list(locmem: list[Any]) -> None:
 
 @pytest.mark.django_db
 def test_a_refusal_from_locmem_rejects_the_call_like_http(locmem: list[Any]) -> None:
-    testing.script_answer(PHONE, code="103")
+    testing.script_answer(PHONE, code="106")
     call = services.create_call(enqueue=False, phone=PHONE, template_id="rec-1")
     assert services.place_call(call.pk).status == CallStatus.REJECTED
     call.refresh_from_db()
-    assert call.last_error_code == "103"
-    assert "balance too low" in call.last_error_message
+    assert call.last_error_code == "106"
+    assert "Recording file does not exist" in call.last_error_message
 
 
 @pytest.mark.django_db

@@ -74,14 +74,22 @@ def require_chromium() -> str:
 
 
 @pytest.fixture
-def page(require_chromium: str) -> Iterator[Any]:
-    """A page in a fresh headless Chromium."""
+def locale() -> str:
+    """The browser's language (Accept-Language); a test parametrizes it to run in Vietnamese."""
+    return "en-US"
+
+
+@pytest.fixture
+def page(require_chromium: str, locale: str) -> Iterator[Any]:
+    """A page in a fresh headless Chromium, asking for `locale`'s language."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=require_chromium, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 900}, locale=locale, accept_downloads=True
+            )
             page = context.new_page()
             page.set_default_timeout(20_000)
             yield page

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.settings import *  # noqa: F403
-from tests.settings import INSTALLED_APPS
+from tests.settings import INSTALLED_APPS, MIDDLEWARE
 
 EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "example_project"
 if str(EXAMPLE_PROJECT) not in sys.path:
@@ -18,3 +18,9 @@ if str(EXAMPLE_PROJECT) not in sys.path:
 
 INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.staticfiles", "shop"]
 LANGUAGE_CODE = "en"
+# The language follows the browser's (Playwright's locale): the Vietnamese run asks for vi-VN.
+MIDDLEWARE = [
+    *MIDDLEWARE[:2],
+    "django.middleware.locale.LocaleMiddleware",
+    *MIDDLEWARE[2:],
+]

@@ -158,6 +158,7 @@ def test_retry_calls_retries_each_call_once_and_says_why_not_the_others(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("require_postgres")  # waits on pg_locks
 def test_retry_calls_sees_a_retry_made_while_it_waited_for_the_lock() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("row locks and pg_locks are PostgreSQL's")

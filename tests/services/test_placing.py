@@ -86,7 +86,8 @@ def test_a_template_call_sends_its_variables_and_no_callback_url_without_a_base(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("code", ["99", "101", "103", "104", "106", "108", "140", "999"])
+# 101, 102, 103 and 140 concern the account: tests/services/test_account.py.
+@pytest.mark.parametrize("code", ["99", "104", "106", "108", "999"])
 def test_a_refusal_is_final_and_never_retried(sim: EsmsSimulator, code: str) -> None:
     sim.script(PHONE, Script(reject_code=code))
     call = new_call()

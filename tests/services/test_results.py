@@ -220,3 +220,14 @@ def test_a_poll_answer_is_stored_with_credentials_masked(monkeypatch: pytest.Mon
     assert event is not None
     assert "SENTINEL" not in event.raw
     assert backends  # the module the real backend comes from
+
+
+@pytest.mark.django_db
+def test_an_advance_on_the_general_path_takes_five_queries(django_assert_num_queries: Any) -> None:
+    """Every column an advance writes comes with the row lock: none is loaded on its own."""
+    call = accepted_call()
+    # Savepoint, SELECT … FOR UPDATE, UPDATE the call, INSERT the event, release.
+    with django_assert_num_queries(5):
+        event = deliver(call, callback_fields())
+    assert event is not None
+    assert event.outcome == EventOutcome.APPLIED

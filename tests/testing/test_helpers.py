@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client, TestCase, override_settings
 
-from django_esms_voice import testing
+from django_esms_voice import policies, testing
 from django_esms_voice.backends import LOCMEM_BACKEND, HttpBackend, LocmemBackend, get_backend
 from django_esms_voice.models import CallbackEvent, EventOutcome, VoiceCall
 from django_esms_voice.services import create_call, place_call
@@ -58,14 +58,15 @@ def test_the_customer_is_called_and_answers(esms_voice_outbox):
 
 
 @pytest.mark.django_db
-def test_a_low_balance_rejects_the_call(esms_voice_outbox):
+def test_a_low_balance_pauses_placement(esms_voice_outbox):
     testing.script_answer("0901888484", code=103)
     call = create_call(phone="0901888484", template_id="12345", enqueue=False)
     place_call(call.pk)
 
     call.refresh_from_db()
-    assert call.status == CallStatus.REJECTED
+    assert call.status == CallStatus.PENDING  # back in line: eSMS took nothing
     assert call.last_error_code == "103"
+    assert policies.open_pause().code == "103"  # no call is sent until it resumes
 
 
 def _code_blocks(markdown: str) -> list[str]:

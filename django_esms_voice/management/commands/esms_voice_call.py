@@ -11,11 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ... import options, services
+from ... import options, policies, services
 from ...backends import HttpBackend, get_backend
 from ...conf import require_credentials
 from ...exceptions import EsmsInputError, EsmsSettingsError
 from ...models import CallKind, VoiceCall
+from ...services.account import ADVICE
 from ...states import RESULTS, CallStatus
 from ..base import TranslatedCommand
 
@@ -134,6 +135,8 @@ class Command(TranslatedCommand):
             result = services.place_call(call.pk)
         except EsmsSettingsError as exc:
             raise CommandError(str(exc)) from None
+        if result.retry_in is None and result.status in (CallStatus.PENDING, None):
+            self._paused(call)
         if result.retry_in is not None:
             call.refresh_from_db()
             raise CommandError(
@@ -143,6 +146,25 @@ class Command(TranslatedCommand):
                 )
                 % {"error": call.last_error_message, "uuid": call.uuid}
             )
+
+    @staticmethod
+    def _paused(call: VoiceCall) -> None:
+        """Exit 1 when the account is paused: the call stays pending until placement resumes."""
+        pause = policies.open_pause()
+        if pause is None:
+            return
+        raise CommandError(
+            _(
+                "Placement is paused for the whole eSMS account (code %(code)s: %(message)s). "
+                "Call %(uuid)s stays pending and is sent once placement resumes. %(advice)s"
+            )
+            % {
+                "code": pause.code,
+                "message": pause.message,
+                "uuid": call.uuid,
+                "advice": ADVICE.get(pause.code, ""),
+            }
+        )
 
     def _report(self, call: VoiceCall) -> None:
         """Print the call's status."""
