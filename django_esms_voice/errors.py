@@ -21,6 +21,8 @@ from .exceptions import (
     EsmsSettingsError,
     EsmsTimeout,
     EsmsTransportError,
+    FrequencyCapped,
+    SuppressedNumber,
 )
 
 
@@ -119,6 +121,25 @@ OWN_ERRORS: tuple[Explanation, ...] = (
         _(
             "It was probably changed in the database by hand, and a retry would copy it: "
             "check its number and options and place a corrected call."
+        ),
+    ),
+    Explanation(
+        SuppressedNumber.code,
+        _("Not called: the number is on the suppression list"),
+        _(
+            "The person asked not to be called, or the number is on the do-not-call list, so "
+            "the call was canceled before it went out and nothing was charged. Do not call it "
+            "again; if the number was added by mistake, remove it from the suppression list first."
+        ),
+    ),
+    Explanation(
+        FrequencyCapped.code,
+        _("Not called: the number already had its calls for the period"),
+        _(
+            "The frequency cap allows only so many calls to one number in a period (one "
+            "advertising call per 24 hours by default), so the call was canceled and nothing "
+            "was charged. Call the number again after the period; if the recipients agreed to "
+            "more calls, set the campaign's calls per number."
         ),
     ),
     Explanation(

@@ -18,6 +18,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .caps import DEFAULT_PERIOD, Cap
 from .conf import voice_settings
@@ -264,6 +265,18 @@ def cap_for(purpose: str, campaign_cap: int | None = None) -> Cap | None:
     if campaign_cap == 0:
         return None
     return Cap(campaign_cap, cap.period if cap else DEFAULT_PERIOD)
+
+
+def describe_cap(purpose: str, campaign_cap: int | None = None) -> str:
+    """Say how often one number may be called for this purpose (and campaign), for people."""
+    cap = cap_for(purpose, campaign_cap)
+    if cap is None:
+        return _("no limit on calls per number")
+    return ngettext(
+        "at most %(calls)d call per number in %(hours)s",
+        "at most %(calls)d calls per number in %(hours)s",
+        cap.calls,
+    ) % {"calls": cap.calls, "hours": cap.hours()}
 
 
 def reached(phone: str, purpose: str, since: dt.datetime) -> Q:

@@ -16,8 +16,10 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import services
+from .. import policies, services
+from ..conf import default_purpose
 from ..models import CallKind, CampaignSource, VoiceCall
+from ..purposes import Purpose
 from ..services import idempotency
 from .campaign_controls import campaign_url
 from .confirmation import already_created, load_payload, new_nonce
@@ -106,6 +108,13 @@ def _call_many_preview(
             "batch": batch,
             "options": options,
             "kind_label": CallKind(options["kind"]).label,
+            "purpose_line": gettext("Purpose: %(purpose)s; %(cap)s.")
+            % {
+                "purpose": Purpose(options.get("purpose") or default_purpose()).label,
+                "cap": policies.describe_cap(
+                    options.get("purpose") or default_purpose(), options.get("frequency_cap")
+                ),
+            },
             "is_template": options["kind"] == CallKind.TEMPLATE,
             "payload": payload,
             **spending_context(count, kind=options["kind"]),
@@ -144,6 +153,7 @@ def _call_many_confirmed(
         return HttpResponseRedirect(request.path)
     options = load_options(data["options"])
     template = options["kind"] == CallKind.TEMPLATE
+    frequency_cap = options.pop("frequency_cap", None)
     rows = [
         {**options, "phone": phone, "variables": variables if template else []}
         for phone, variables in data["rows"]
@@ -159,6 +169,7 @@ def _call_many_confirmed(
                     rows,
                     batch=data["batch"],
                     purpose=options.get("purpose"),
+                    frequency_cap=frequency_cap,
                     source=CampaignSource.CALL_MANY,
                     created_by=request.user,
                 )

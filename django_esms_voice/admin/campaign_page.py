@@ -32,6 +32,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .. import policies
 from ..models import Campaign, VoiceCall
 from ..options import CallKind
 from ..services import exporting, reporting
@@ -189,6 +190,7 @@ def campaign_view(
         "series": series,
         "outcomes": outcome_rows(figures),
         "said": what_is_said(campaign),
+        "cap": policies.describe_cap(campaign.purpose, campaign.frequency_cap),
         "answer_rate": readable.rate(figures.answer_rate),
         "total_cost": readable.money(figures.total_cost),
         "key_press_rate": readable.rate(figures.key_press_rate),

@@ -114,6 +114,19 @@ def purpose_field() -> forms.ChoiceField:
     )
 
 
+def frequency_cap_field() -> forms.IntegerField:
+    """A new campaign's calls per number (Campaign.frequency_cap): empty, the purpose's cap."""
+    return forms.IntegerField(
+        label=capfirst(_("calls per number")),
+        min_value=0,
+        required=False,
+        help_text=_(
+            "At most this many calls to one number in 24 hours. Empty: the purpose's cap "
+            "(one advertising call by default); 0: no cap, the recipients agreed to more."
+        ),
+    )
+
+
 def has_own_field(option: CallOption) -> bool:
     """Whether an option's form field is not the model field's own (the admin's widgets)."""
     model_field = option.model_field
@@ -199,6 +212,7 @@ class CallOptionsForm(forms.Form):
         self.option_names = tuple(option.name for option in batch_options())
         self.fields = {option.name: option_field(option) for option in batch_options()}
         self.fields["purpose"] = purpose_field()
+        self.fields["frequency_cap"] = frequency_cap_field()
         self.fields.update(declared)
         self.order_fields(self.field_order)
 
@@ -210,15 +224,20 @@ class CallOptionsForm(forms.Form):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        [checked] = services.check_calls([{**self.options(), "phone": SAMPLE_PHONE}])
+        shared = {k: v for k, v in self.options().items() if k != "frequency_cap"}
+        [checked] = services.check_calls([{**shared, "phone": SAMPLE_PHONE}])
         if checked.error is not None:
             self.add_error(error_field(checked.error, self), str(checked.error.message))
         return cleaned
 
     def options(self) -> dict[str, Any]:
-        """Return the options as typed, by option name, and the calls' purpose."""
+        """Return the options as typed, by option name, the calls' purpose and their cap."""
         typed = {name: self.cleaned_data.get(name) for name in self.option_names}
-        return {**typed, "purpose": self.cleaned_data.get("purpose")}
+        return {
+            **typed,
+            "purpose": self.cleaned_data.get("purpose"),
+            "frequency_cap": self.cleaned_data.get("frequency_cap"),
+        }
 
 
 def dump_options(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,6 +250,7 @@ def load_options(data: Mapping[str, Any]) -> dict[str, Any]:
     """Read batch options back from dump_options()."""
     values = {option.name: data.get(option.name) for option in batch_options()}
     values["purpose"] = data.get("purpose")
+    values["frequency_cap"] = data.get("frequency_cap")
     send_at = values.get("send_at")
     if send_at:
         values["send_at"] = dt.datetime.fromisoformat(str(send_at))

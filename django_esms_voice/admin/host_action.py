@@ -316,6 +316,7 @@ def call_objects_view(
                     ready,
                     batch=batch,
                     purpose=options.get("purpose"),
+                    frequency_cap=options.get("frequency_cap"),
                     source=CampaignSource.HOST_ACTION,
                     created_by=request.user,
                 )

@@ -212,10 +212,15 @@ def _row(line: int, text: str, cells: Sequence[str]) -> Row:
 
 
 def check_rows(rows: Iterable[Row], options: Mapping[str, Any]) -> list[Row]:
-    """Check every row with these options (services.check_calls); a repeated number is refused."""
+    """Check every row with these options (services.check_calls); a repeated number is refused.
+
+    options["frequency_cap"], if any, is the new campaign's calls per number.
+    """
     checked = list(rows)
-    given = [{**options, "phone": row.phone, "variables": row.variables} for row in checked]
-    for row, values, result in zip(checked, given, services.check_calls(given), strict=True):
+    shared = {name: value for name, value in options.items() if name != "frequency_cap"}
+    given = [{**shared, "phone": row.phone, "variables": row.variables} for row in checked]
+    results = services.check_calls(given, frequency_cap=options.get("frequency_cap"))
+    for row, values, result in zip(checked, given, results, strict=True):
         if isinstance(result.error, services.RepeatedPhone):
             line = checked[result.error.earlier].line
             row.error = gettext("The same number as line %(line)d.") % {"line": line}

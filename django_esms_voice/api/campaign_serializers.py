@@ -54,7 +54,8 @@ class CampaignSerializer(serializers.ModelSerializer[Campaign]):
     class Meta:
         model = Campaign
         fields: tuple[str, ...] = (
-            "id", "url", "name", "kind", "template_id", "options", "purpose", "state",
+            "id", "url", "name", "kind", "template_id", "options", "purpose", "frequency_cap",
+            "state",
             "source", "created_by", "created_at", "updated_at", "paused_at", "finished_at",
             "calls_url",
         )  # fmt: skip

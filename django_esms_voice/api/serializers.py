@@ -200,6 +200,16 @@ class VoiceCallBatchSerializer(serializers.Serializer[Any]):
         required=False,
         help_text=_("What the new campaign is for; the DEFAULT_PURPOSE setting when left out."),
     )
+    frequency_cap = serializers.IntegerField(
+        min_value=0,
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "The new campaign's calls per number: at most this many calls to one number in the "
+            "purpose's period (24 hours by default). Null or left out: the purpose's cap "
+            "(FREQUENCY_CAPS); 0: no cap."
+        ),
+    )
 
     def validate_campaign(self, campaign: Campaign) -> Campaign:
         """Refuse a canceled campaign."""
@@ -208,11 +218,16 @@ class VoiceCallBatchSerializer(serializers.Serializer[Any]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Check the rows together (services.check_calls): a number repeated, unless allowed.
 
-        With an existing campaign, a batch tag or purpose must be its own: they describe a new one.
+        With an existing campaign, a batch tag, purpose or cap must be its own: they describe a
+        new one.
         """
         campaign = attrs.get("campaign")
         if campaign is not None:
             given = {"batch": campaign.name, "purpose": campaign.purpose}
+            if "frequency_cap" in attrs and attrs["frequency_cap"] != campaign.frequency_cap:
+                raise serializers.ValidationError(
+                    {"frequency_cap": [_("Leave it out: it describes a new campaign.")]}
+                )
             wrong = {
                 name: [_("Leave it out, or give the campaign's own: “%(value)s”.") % {"value": own}]
                 for name, own in given.items()
@@ -226,7 +241,9 @@ class VoiceCallBatchSerializer(serializers.Serializer[Any]):
         checked = services.check_calls(
             rows,
             allow_repeats=attrs["allow_repeats"],
-            frequency_cap=campaign.frequency_cap if campaign is not None else None,
+            frequency_cap=campaign.frequency_cap
+            if campaign is not None
+            else attrs.get("frequency_cap"),
         )
         errors = {
             str(index): batch_row_errors(row.error)

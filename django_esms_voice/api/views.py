@@ -132,6 +132,7 @@ class VoiceCallViewSet(
                 or values.get("batch")
                 or services.new_batch_name("api"),
                 purpose=values.get("purpose"),
+                frequency_cap=values.get("frequency_cap"),
                 source=CampaignSource.API,
                 created_by=self._creator(),
                 allow_repeats=values["allow_repeats"],

@@ -60,6 +60,7 @@ def create_campaign(
     purpose: str | None = None,
     created_by: Any = None,
     source: str = CampaignSource.CODE,
+    frequency_cap: int | None = None,
 ) -> Campaign:
     """Save a running campaign; its calls are created with it (services.create_calls)."""
     return Campaign.objects.create(
@@ -70,6 +71,7 @@ def create_campaign(
         purpose=purpose or voice_settings().default_purpose,
         created_by=created_by if getattr(created_by, "pk", None) else None,
         source=source,
+        frequency_cap=frequency_cap,
     )
 
 

@@ -215,20 +215,24 @@ def create_calls(
     created_by: Any = None,
     enqueue: bool = True,
     allow_repeats: bool = True,
+    frequency_cap: int | None = None,
 ) -> list[VoiceCall]:
     """Check every row (check_calls), then bulk-create them as one campaign; all or nothing.
 
     A row maps create_call()'s keywords to values; created_by applies to every row that does
     not set its own. campaign: a Campaign to add the calls to, or the name of a new one (by
-    default `batch`, else a made-up name); purpose and source describe a new one. Raises
-    BulkCallError with every invalid row (1-based).
+    default `batch`, else a made-up name); purpose, source and frequency_cap (calls per number,
+    Campaign.frequency_cap) describe a new one. Raises BulkCallError with every invalid row
+    (1-based).
     """
     # Every call has its campaign's purpose: its SendDate is checked against that window.
     purpose = campaign.purpose if isinstance(campaign, Campaign) else purpose or default_purpose()
+    if isinstance(campaign, Campaign):
+        frequency_cap = campaign.frequency_cap
     checked = check_calls(
         ({"created_by": created_by, **row, "purpose": purpose} for row in rows),
         allow_repeats=allow_repeats,
-        frequency_cap=campaign.frequency_cap if isinstance(campaign, Campaign) else None,
+        frequency_cap=frequency_cap,
     )
     errors = {n: row.error for n, row in enumerate(checked, start=1) if row.error is not None}
     if errors:
@@ -247,6 +251,7 @@ def create_calls(
                 purpose=purpose,
                 created_by=created_by,
                 source=source,
+                frequency_cap=frequency_cap,
             )
         now = timezone.now()
         for call in calls:

@@ -269,7 +269,7 @@ def test_the_add_form_shows_every_option_staff_type_once_in_its_section() -> Non
 def test_the_admin_forms_follow_the_options_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(CallOptionsForm().fields) == [
         "kind", "template_id", "voice", "speed", "ivr_key", "number_forward", "send_at",
-        "purpose",
+        "purpose", "frequency_cap",
     ]  # fmt: skip
     # Declared for both kinds and not shared by a batch, the speed moves with its declaration.
     changed = [

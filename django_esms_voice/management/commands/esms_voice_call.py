@@ -16,6 +16,7 @@ from ...backends import HttpBackend, get_backend
 from ...conf import require_credentials
 from ...exceptions import EsmsInputError, EsmsSettingsError
 from ...models import CallKind, VoiceCall
+from ...purposes import Purpose
 from ...services.account import ADVICE
 from ...states import RESULTS, CallStatus
 from ..base import TranslatedCommand
@@ -41,6 +42,15 @@ class Command(TranslatedCommand):
         )
         for option in options.OPTIONS:
             option.add_argument(parser, required=option.name == "template_id")
+        parser.add_argument(
+            "--purpose",
+            choices=Purpose.values,
+            help=_(
+                "What the call is for (%(choices)s); the DEFAULT_PURPOSE setting when left out. "
+                "Advertising calls wait for their calling window."
+            )
+            % {"choices": ", ".join(Purpose.values)},
+        )
         parser.add_argument(
             "--sync",
             action="store_true",
@@ -102,6 +112,8 @@ class Command(TranslatedCommand):
         for option in options.OPTIONS:
             if option.flag is not None and option.is_set(given.get(option.name)):
                 fields[option.name] = given[option.name]
+        if given.get("purpose"):
+            fields["purpose"] = given["purpose"]
         if "send_at" in fields:
             fields["send_at"] = self._parse_time(fields["send_at"])
         return fields

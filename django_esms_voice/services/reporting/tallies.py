@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 
 from ...errors import explain
+from ...exceptions import FrequencyCapped, SuppressedNumber
 from ...models import Campaign, VoiceCall
 from ...states import BILLABLE, FINAL, CallStatus
 from ..pg.costs import BilledCost
@@ -31,6 +32,8 @@ OPEN = frozenset(
 )
 #: Calls grouped by cause: refused by eSMS, given up by the app, or charged with no result.
 ERROR_STATUSES = (CallStatus.REJECTED, CallStatus.ERROR, CallStatus.UNKNOWN)
+#: The codes a call canceled by a policy keeps (policies.py): counted with the errors by cause.
+POLICY_CODES = frozenset({SuppressedNumber.code, FrequencyCapped.code})
 #: The pace is the calls that reached a final status in this window (canceled ones left out).
 PACE_WINDOW = dt.timedelta(minutes=10)
 PACED = FINAL - {CallStatus.CANCELED}
@@ -128,7 +131,8 @@ class Tally:
         """Add a row of grouped_sums(): the sums of one status and error code."""
         status, n = row["status"], row["n"]
         self.counts[status] += n
-        if status in ERROR_STATUSES:
+        policy = status == CallStatus.CANCELED and row["last_error_code"] in POLICY_CODES
+        if status in ERROR_STATUSES or policy:
             self.codes[row["last_error_code"]] += n
         if status == CallStatus.ANSWERED:
             self.pressed += row["pressed"]
