@@ -109,3 +109,28 @@ def test_calls_canceled_by_a_policy_are_explained_on_the_campaign_page(runner: C
         words = text(runner.get(campaign_page(c), HTTP_ACCEPT_LANGUAGE="vi").content)
     assert "Không gọi: số này nằm trong danh sách số không gọi" in words
     assert "Không gọi: số này đã nhận đủ số cuộc gọi cho phép trong khoảng thời gian" in words
+
+
+def test_the_host_action_sets_the_campaigns_calls_per_number(
+    op: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.contrib.auth.models import User
+
+    from tests.admin.helpers import CALL_OBJECTS_URL, HOST_ACTION, HOST_CHANGELIST
+
+    services.create_call(phone=OTHER, template_id="1234", purpose="advertising")
+    customer = User.objects.create_user("customer", first_name="An", last_name=OTHER)
+    selected = {"action": HOST_ACTION, "_selected_action": [customer.pk], "index": "0"}
+    payload = op.post(HOST_CHANGELIST, selected).context["payload"]
+
+    def confirm(**fields: str) -> Any:
+        data = {"payload": payload, **many_data(kind="template", purpose="advertising", **fields)}
+        with django_capture_on_commit_callbacks(execute=True):
+            return op.post(CALL_OBJECTS_URL, data, follow=True)
+
+    confirm()  # the purpose's cap: the number had its advertising call today
+    assert VoiceCall.objects.count() == 1
+    confirm(frequency_cap="2")
+    made = Campaign.objects.get()
+    assert (made.purpose, made.frequency_cap) == ("advertising", 2)
+    assert VoiceCall.objects.filter(campaign=made, phone=OTHER).count() == 1
