@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import options, services
 from ..conf import default_purpose
-from ..exceptions import EsmsInputError
+from ..exceptions import EsmsInputError, FrequencyCapped, SuppressedNumber
 from ..models import VoiceCall
 from ..options import CallOption
 from ..purposes import Purpose
@@ -31,6 +31,8 @@ from .rows import MAX_ROWS, Row, parse_pasted, parse_upload, split_variables
 MAX_CSV_BYTES = 2 * 1024 * 1024
 #: A sample number to check the options of a batch before any row is read.
 SAMPLE_PHONE = "0901888484"
+#: The refusals of a number, not of options: the options check ignores them for SAMPLE_PHONE.
+NUMBER_REFUSALS = (SuppressedNumber, FrequencyCapped)
 
 #: The add form's sections, in order: a title and CSS classes.
 SECTIONS: dict[str, tuple[str | Promise | None, tuple[str, ...]]] = {
@@ -226,7 +228,8 @@ class CallOptionsForm(forms.Form):
             return cleaned
         shared = {k: v for k, v in self.options().items() if k != "frequency_cap"}
         [checked] = services.check_calls([{**shared, "phone": SAMPLE_PHONE}])
-        if checked.error is not None:
+        # The sample number's own history (listed, capped) says nothing of the options.
+        if checked.error is not None and not isinstance(checked.error, NUMBER_REFUSALS):
             self.add_error(error_field(checked.error, self), str(checked.error.message))
         return cleaned
 

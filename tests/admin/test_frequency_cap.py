@@ -33,7 +33,6 @@ def text(html: bytes) -> str:
 def test_call_many_sets_the_campaigns_calls_per_number_and_its_rows_are_checked_with_it(
     op: Client, django_capture_on_commit_callbacks: Any
 ) -> None:
-    # (Not PHONE: the form checks its options with it, SAMPLE_PHONE.)
     services.create_call(phone=THIRD, template_id="1234", purpose="advertising")
     url = reverse(CALL_MANY)
     assert 'name="frequency_cap"' in op.get(url).content.decode()
@@ -134,3 +133,16 @@ def test_the_host_action_sets_the_campaigns_calls_per_number(
     made = Campaign.objects.get()
     assert (made.purpose, made.frequency_cap) == ("advertising", 2)
     assert VoiceCall.objects.filter(campaign=made, phone=OTHER).count() == 1
+
+
+def test_the_sample_number_of_the_options_check_being_capped_or_listed_blocks_nothing(
+    op: Client,
+) -> None:
+    """The form checks its options with SAMPLE_PHONE: that number's history is not theirs."""
+    services.create_call(phone=PHONE, template_id="1234", purpose="advertising")
+    services.import_suppressions([PHONE], reason="opted_out", source="test")
+
+    preview = op.post(reverse(CALL_MANY), many_data(numbers=OTHER, purpose="advertising"))
+
+    assert preview.context["invalid"] == []
+    assert preview.context["count"] == 1
