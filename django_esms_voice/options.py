@@ -87,8 +87,9 @@ class CallOption:
         return None if field.null else ""
 
     def is_set(self, value: Any) -> bool:
-        """Whether a value is given (not None, "" or an empty list)."""
-        return value is not None and value != "" and value != [] and value != ()
+        """Whether a value is given (not None, False, "" or an empty list)."""
+        empties = (None, False)
+        return all(value is not e for e in empties) and value != "" and value != [] and value != ()
 
     def form_field(self, **overrides: Any) -> forms.Field:
         """Return a form field for the option, labelled and explained as its model field is."""
@@ -107,6 +108,15 @@ class CallOption:
         if self.multiple:
             kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3, "cols": 40}))
             return forms.CharField(**kwargs)
+        if isinstance(field, models.BooleanField):
+            # Three answers: yes, no, or the default the call's purpose gives (empty, None).
+            kwargs["required"] = False
+            return forms.TypedChoiceField(
+                choices=[("", _("As its purpose says")), ("yes", _("Yes")), ("no", _("No"))],
+                coerce=lambda answer: answer == "yes",
+                empty_value=None,
+                **kwargs,
+            )
         return cast("forms.Field", field.formfield(**kwargs))
 
     def serializer_field(self, **overrides: Any) -> serializers.Field[Any, Any, Any, Any]:
@@ -129,6 +139,8 @@ class CallOption:
         if self.multiple:
             child = serializers.CharField(allow_blank=True, trim_whitespace=False)
             return serializers.ListField(child=child, **kwargs)
+        if isinstance(field, models.BooleanField):  # null or left out: as the purpose says
+            return serializers.BooleanField(allow_null=True, **{**kwargs, "required": False})
         field_class, field_kwargs = serializers.ModelSerializer().build_standard_field(
             self.name, field
         )
@@ -148,6 +160,8 @@ class CallOption:
             kwargs.setdefault("metavar", f"{{{self.numbers[0]}..{self.numbers[-1]}}}")
         elif self.multiple:
             kwargs.update(action="append", default=[])
+        elif isinstance(self.model_field, models.BooleanField):  # --x, --no-x, or the default
+            kwargs.update(action=argparse.BooleanOptionalAction, default=None)
         elif self.model_field.choices:
             kwargs["choices"] = [value for value, _label in self.model_field.choices]
         elif isinstance(self.model_field, models.PositiveIntegerField | models.IntegerField):
@@ -179,6 +193,20 @@ OPTIONS: tuple[CallOption, ...] = (
         flag="--var",
         metavar="VALUE",
         flag_help=_("A value for the script's variables, in order; repeat for each (--script)."),
+    ),
+    CallOption(
+        name="secret_variables",
+        kinds=TEMPLATE,
+        shared=True,
+        help_text=_(
+            "For one-time passwords: the values are never shown, and are wiped once eSMS has "
+            "the call. Empty: as the purpose says (transactional calls are secret by default)."
+        ),
+        flag="--secret",
+        flag_help=_(
+            "The script's values are secret (a one-time password): never shown, wiped once "
+            "eSMS has the call. Default: as the purpose says (--script)."
+        ),
     ),
     CallOption(
         name="voice",

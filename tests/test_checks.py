@@ -116,6 +116,7 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
         "EVENT_RAW_RETENTION": 30 * 86400,
         "CALL_ANONYMISE_AFTER": 365.5 * 86400,
         "SUPPRESSION_PURPOSES": ["advertising", "customer_care"],
+        "SECRET_VARIABLE_PURPOSES": ["transactional", "customer_care"],
         "FREQUENCY_CAPS": {"advertising": {"calls": 2, "hours": 12}, "customer_care": None},
     }
     assert set(full) == set(conf.DEFAULTS)
@@ -145,6 +146,7 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
     assert "transactional" not in loaded.calling_windows
     assert (loaded.event_raw_retention, loaded.call_anonymise_after) == (2592000.0, 31579200.0)
     assert loaded.suppression_purposes == {"advertising", "customer_care"}
+    assert loaded.secret_variable_purposes == {"transactional", "customer_care"}
     assert loaded.frequency_caps == {"advertising": Cap(2, dt.timedelta(hours=12))}
 
 
@@ -174,11 +176,12 @@ def test_a_frequency_cap_that_cannot_be_read_is_an_error_naming_its_key(
     assert found[0].msg.startswith(f"ESMS_VOICE['FREQUENCY_CAPS']{key} ")
 
 
+@pytest.mark.parametrize("key", ["SUPPRESSION_PURPOSES", "SECRET_VARIABLE_PURPOSES"])
 @pytest.mark.parametrize("value", ["advertising", ["advertising", "marketing"], None])
-def test_suppression_purposes_must_list_purposes(value: object) -> None:
-    found = esms_messages({**VALID, "SUPPRESSION_PURPOSES": value})
+def test_a_list_of_purposes_must_list_purposes(key: str, value: object) -> None:
+    found = esms_messages({**VALID, key: value})
     assert [m.id for m in found] == ["esms_voice.E004"]
-    assert found[0].msg.startswith("ESMS_VOICE['SUPPRESSION_PURPOSES'] must list purposes")
+    assert found[0].msg.startswith(f"ESMS_VOICE['{key}'] must list purposes")
 
 
 @pytest.mark.parametrize(

@@ -161,6 +161,25 @@ def test_call_script_options_reach_the_request(locmem: list[Any]) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("flags", "secret"),
+    [([], True), (["--no-secret"], False), (["--secret", "--purpose", "customer_care"], True)],
+)
+def test_call_secret_values_are_sent_then_wiped_and_never_printed(
+    locmem: list[Any], flags: list[str], secret: bool
+) -> None:
+    out, err = run(
+        "esms_voice_call", PHONE, "--template-id", "otp-1", "--script", "--var", "483920",
+        "--purpose", "transactional", *flags, "--sync",
+    )  # fmt: skip
+    call = VoiceCall.objects.get()
+    assert tuple(locmem[0].variables) == ("483920",)  # eSMS got the value
+    assert call.secret_variables is secret
+    assert call.variables == (["***"] if secret else ["483920"])
+    assert "483920" not in out + err
+
+
+@pytest.mark.django_db
 def test_call_ivr_and_forward_reach_the_request(locmem: list[Any]) -> None:
     run(
         "esms_voice_call", PHONE, "--template-id", "rec-1", "--ivr", "1",

@@ -133,6 +133,7 @@ def has_own_field(option: CallOption) -> bool:
     """Whether an option's form field is not the model field's own (the admin's widgets)."""
     model_field = option.model_field
     own = option.numbers is not None or option.input_length is not None or option.multiple
+    own = own or isinstance(model_field, models.BooleanField)  # yes, no, or the purpose's
     return own or bool(model_field.choices and not model_field.blank)
 
 

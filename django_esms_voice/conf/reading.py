@@ -66,6 +66,8 @@ DEFAULTS: dict[str, Any] = {
     "SUPPRESSION_PURPOSES": ["advertising"],
     # Decree 91/2020/ND-CP: one advertising call per number per 24 h unless agreed.
     "FREQUENCY_CAPS": {"advertising": {"calls": 1, "hours": 24}},
+    # An OTP read out is a password: its script values are wiped once eSMS has the call.
+    "SECRET_VARIABLE_PURPOSES": ["transactional"],
     # Decree 13/2023/ND-CP: personal data no longer than needed. Seconds; None keeps forever.
     "EVENT_RAW_RETENTION": None,
     "CALL_ANONYMISE_AFTER": None,
@@ -121,6 +123,7 @@ class VoiceSettings:
     event_raw_retention: float | None = None
     call_anonymise_after: float | None = None
     suppression_purposes: frozenset[str] = frozenset({"advertising"})
+    secret_variable_purposes: frozenset[str] = frozenset({"transactional"})
     frequency_caps: Mapping[str, Cap] = field(default_factory=dict)
 
 
@@ -497,19 +500,18 @@ def _caps(raw: dict[str, Any], problems: list[Problem]) -> dict[str, Cap]:
     return caps
 
 
-def _suppression_purposes(raw: dict[str, Any], problems: list[Problem]) -> frozenset[str]:
-    """Return SUPPRESSION_PURPOSES: the purposes whose calls the suppression list stops (E004)."""
-    value = raw["SUPPRESSION_PURPOSES"]
+def _purpose_list(raw: dict[str, Any], key: str, problems: list[Problem]) -> frozenset[str]:
+    """Return a setting that lists purposes (SUPPRESSION_PURPOSES, ...); E004 otherwise."""
+    value = raw[key]
     if not isinstance(value, list | tuple | set | frozenset) or not set(value) <= set(PURPOSES):
         problems.append(
             Problem(
                 "esms_voice.E004",
-                f"{_name('SUPPRESSION_PURPOSES')} must list purposes among {list(PURPOSES)}, "
-                f"got {value!r}.",
-                f"Fix {_name('SUPPRESSION_PURPOSES')}, e.g. {list(PURPOSES)} to check every call.",
+                f"{_name(key)} must list purposes among {list(PURPOSES)}, got {value!r}.",
+                f"Fix {_name(key)}, e.g. {list(PURPOSES)} for every call, or [] for none.",
             )
         )
-        return frozenset(DEFAULTS["SUPPRESSION_PURPOSES"])
+        return frozenset(DEFAULTS[key])
     return frozenset(value)
 
 
@@ -593,7 +595,8 @@ def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
         calling_windows=_windows(raw, problems),
         event_raw_retention=_retention(raw, "EVENT_RAW_RETENTION", problems),
         call_anonymise_after=_retention(raw, "CALL_ANONYMISE_AFTER", problems),
-        suppression_purposes=_suppression_purposes(raw, problems),
+        suppression_purposes=_purpose_list(raw, "SUPPRESSION_PURPOSES", problems),
+        secret_variable_purposes=_purpose_list(raw, "SECRET_VARIABLE_PURPOSES", problems),
         frequency_caps=_caps(raw, problems),
     )
     return voice_settings, problems

@@ -16,7 +16,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from .. import options
+from .. import options, secrecy
 from ..conf import default_purpose
 from ..esms.payloads import RecordCallRequest, TemplateCallRequest
 from ..esms.protocol import VOICES
@@ -52,6 +52,11 @@ class VoiceCall(models.Model):
         help_text=_("The id of the recording or script registered on account.esms.vn."),
     )
     variables = models.JSONField(_("script variables"), default=list, blank=True)
+    secret_variables = models.BooleanField(
+        _("secret script values"),
+        default=False,
+        help_text=_("For one-time passwords: never shown, wiped once eSMS has the call."),
+    )
     voice = models.CharField(_("voice"), max_length=12, choices=list(VOICES.items()), blank=True)
     speed = models.SmallIntegerField(_("speed"), null=True, blank=True)
     number_forward = models.CharField(_("forward number"), max_length=16, blank=True)
@@ -236,6 +241,8 @@ class VoiceCall(models.Model):
         self, callback_url: str | None = None
     ) -> RecordCallRequest | TemplateCallRequest:
         """Return the validated eSMS request for this call; raises EsmsInputError."""
+        if self.secret_variables and secrecy.is_wiped(self.variables):
+            raise EsmsInputError("variables", secrecy.GONE)
         return options.build_request(
             self.option_values(), request_id=str(self.uuid), callback_url=callback_url
         )

@@ -81,7 +81,9 @@ def shared_options(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {}
     first = rows[0]
     # A blank value (no voice, no forward number) is no option: the campaign does not say it.
-    names = [n for n in options.NAMES if n not in PER_CALL and first.get(n) not in (None, "")]
+    names = [
+        n for n in options.NAMES if n not in PER_CALL and options.BY_NAME[n].is_set(first.get(n))
+    ]
     return {n: first[n] for n in names if all(row.get(n) == first[n] for row in rows)}
 
 

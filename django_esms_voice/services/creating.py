@@ -18,7 +18,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import options, policies
+from .. import options, policies, secrecy
 from ..conf import default_purpose
 from ..esms.phone import repeats
 from ..exceptions import EsmsInputError
@@ -76,14 +76,20 @@ def new_call(values: Mapping[str, Any]) -> VoiceCall:
     if content_object is not None:
         fields["content_type"] = ContentType.objects.get_for_model(content_object)
         fields["object_id"] = str(content_object.pk)
-    fields["purpose"] = purpose = fields.get("purpose") or default_purpose()
+    # A campaign's call has its campaign's purpose (_join): its window and secrecy follow it.
+    campaign = fields.get("campaign")
+    purpose = campaign.purpose if campaign is not None else fields.get("purpose")
+    fields["purpose"] = purpose = purpose or default_purpose()
     if purpose not in PURPOSES:
         raise EsmsInputError(
             "purpose",
             _("Unknown purpose “%(purpose)s”: use one of %(purposes)s.")
             % {"purpose": purpose, "purposes": ", ".join(PURPOSES)},
         )
-    call = VoiceCall(**options.validate({"kind": CallKind.RECORD, **fields}))
+    fields.setdefault("kind", CallKind.RECORD)
+    if fields["kind"] == CallKind.TEMPLATE:
+        fields["secret_variables"] = secrecy.resolve(fields.get("secret_variables"), purpose)
+    call = VoiceCall(**options.validate(fields))
     policies.check_send_at(purpose, call.send_at)
     return call
 
@@ -139,6 +145,7 @@ def create_call(
     template_id: str,
     kind: str = CallKind.RECORD,
     variables: Sequence[object] = (),
+    secret_variables: bool | None = None,
     voice: str | None = None,
     speed: int | None = None,
     ivr_key: int | None = None,
@@ -161,9 +168,11 @@ def create_call(
 
     phone: any spelling of a Vietnamese number. template_id: the recording's id (kind
     "record", the default) or the script's (kind "template"). Script calls only: variables
-    (the script's values, in order), voice, speed (-3 to 3). Recording calls only: ivr_key
-    (0-9) with number_forward (the number the key forwards to), max_repeat, max_retry,
-    time_wait_to_ivr, wait_retry. send_at: an aware datetime eSMS places the call at.
+    (the script's values, in order), secret_variables (a one-time password: never shown,
+    wiped once eSMS has the call; None: as SECRET_VARIABLE_PURPOSES says), voice, speed
+    (-3 to 3). Recording calls only: ivr_key (0-9) with number_forward (the number the key
+    forwards to), max_repeat, max_retry, time_wait_to_ivr, wait_retry. send_at: an aware
+    datetime eSMS places the call at.
     batch and metadata: your tag and your data. content_object: the object the call is about
     (a customer, an order). created_by: the user, if any. campaign: a Campaign to add the
     call to (held if it is paused; the call takes its purpose). purpose: advertising,

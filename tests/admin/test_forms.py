@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from django_esms_voice import options
 from django_esms_voice.admin import VoiceCallAdmin, adding
+from django_esms_voice.admin.calls import SHOWN_INSTEAD
 from django_esms_voice.admin.forms import CallManyForm, CallOptionsForm, option_fieldsets
 from django_esms_voice.admin.rows import parse_csv, parse_pasted, split_variables
 from django_esms_voice.models import VoiceCall
@@ -268,8 +269,8 @@ def test_the_add_form_shows_every_option_staff_type_once_in_its_section() -> Non
 
 def test_the_admin_forms_follow_the_options_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(CallOptionsForm().fields) == [
-        "kind", "template_id", "voice", "speed", "ivr_key", "number_forward", "send_at",
-        "purpose", "frequency_cap",
+        "kind", "template_id", "secret_variables", "voice", "speed", "ivr_key",
+        "number_forward", "send_at", "purpose", "frequency_cap",
     ]  # fmt: skip
     # Declared for both kinds and not shared by a batch, the speed moves with its declaration.
     changed = [
@@ -289,7 +290,8 @@ def test_the_call_page_shows_every_option_the_call_was_made_with(admin_client: C
         reverse("admin:esms_voice_voicecall_change", args=[call.pk])
     ).content.decode()
     for name in (o.name for o in options.OPTIONS if o.name != "metadata"):
-        assert f"field-{name}" in html, name
+        shown = SHOWN_INSTEAD.get(name, name)  # secret values never appear as they are
+        assert f"field-{shown}" in html, name
 
 
 def test_the_add_form_explains_each_option_as_its_declaration_does(op: Client) -> None:

@@ -110,7 +110,9 @@ class Command(TranslatedCommand):
             "kind": CallKind.TEMPLATE if given["script"] else CallKind.RECORD,
         }
         for option in options.OPTIONS:
-            if option.flag is not None and option.is_set(given.get(option.name)):
+            value = given.get(option.name)
+            # --no-secret is an answer (False), not a flag left out (None: the purpose's).
+            if option.flag is not None and (option.is_set(value) or value is False):
                 fields[option.name] = given[option.name]
         if given.get("purpose"):
             fields["purpose"] = given["purpose"]
