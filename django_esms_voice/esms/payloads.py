@@ -211,7 +211,8 @@ class TemplateCallRequest(_CallRequest):
 
     endpoint = Endpoint.MAKE_CALL_TEMPLATE
 
-    variables: Sequence[str] = ()
+    # Not in the repr: a one-time password must not reach a traceback or a log line.
+    variables: Sequence[str] = field(default=(), repr=False)
     voice: str | None = None
     speed: int | None = None
 

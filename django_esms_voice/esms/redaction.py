@@ -13,9 +13,11 @@ from ..signing import callback_token
 
 MASK = "***"
 # The voice endpoints are GET-only, so the credentials travel in the query string, and
-# urllib3 logs the full request line at DEBUG level. CallbackUrl carries the per-call token.
+# urllib3 logs the full request line at DEBUG level. CallbackUrl carries the per-call token;
+# VariableListStr the script's values, a one-time password among them (secrecy.py).
 _SECRET_PARAMS = re.compile(
-    r"((?:ApiKey|SecretKey|CallbackUrl)\s*[=:]\s*[\"']?)[^&\s\"',}]*", re.IGNORECASE
+    r"((?:ApiKey|SecretKey|CallbackUrl|VariableListStr)\s*[=:]\s*[\"']?)[^&\s\"',}]*",
+    re.IGNORECASE,
 )
 # "/" as an echoed URL can carry it: raw, JSON-escaped (\/ or \u002f), percent-encoded once
 # or more (%2F, %252F), HTML-escaped.

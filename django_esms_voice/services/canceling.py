@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from .. import secrecy
 from ..models import VoiceCall
 from ..states import CallStatus, Hold, cancelable
 from .notify import send_status_changed
@@ -20,6 +21,8 @@ def cancel_call(call: VoiceCall, *, code: str = "", message: str = "") -> bool:
     """
     now = timezone.now()
     values: dict[str, Any] = {"status": CallStatus.CANCELED, "completed_at": now, "updated_at": now}
+    if call.secret_variables:  # never sent, and never will be: the values go
+        values["variables"] = secrecy.WIPED
     if code:
         values.update(hold=Hold.NONE, last_error_code=code, last_error_message=message)
     canceled = VoiceCall.objects.filter(cancelable(), pk=call.pk).update(**values)
@@ -38,9 +41,14 @@ def cancel_calls(calls: QuerySet[VoiceCall]) -> list[VoiceCall]:
         # Locked in pk order; PostgreSQL checks cancelable() again on each row it waited for.
         canceled = list(calls.filter(cancelable()).select_for_update().order_by("pk"))
         VoiceCall.objects.filter(pk__in=[call.pk for call in canceled]).update(
-            status=CallStatus.CANCELED, completed_at=now, updated_at=now
+            status=CallStatus.CANCELED,
+            completed_at=now,
+            updated_at=now,
+            variables=secrecy.wipe_expression(),
         )
         for call in canceled:
             old, call.status = call.status, CallStatus.CANCELED
+            if call.secret_variables:
+                call.variables = secrecy.WIPED
             send_status_changed(call, old, CallStatus.CANCELED, None)
     return canceled

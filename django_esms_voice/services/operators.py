@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import options, policies
+from .. import options, policies, secrecy
 from ..exceptions import EsmsInputError
 from ..models import Campaign, VoiceCall
 from ..states import can_retry
@@ -99,6 +99,8 @@ def _lock_campaigns(ids: set[int | None]) -> dict[int, str | EsmsInputError]:
 def _retry_of(locked: VoiceCall, retried: bool, created_by: Any) -> VoiceCall:
     """Return the unsaved retry of a locked call; raises AlreadyRetried or EsmsInputError."""
     if can_retry(locked.status, retried=retried):
+        if locked.secret_variables and secrecy.is_wiped(locked.variables):
+            raise EsmsInputError("variables", secrecy.GONE)
         values = {name: getattr(locked, name) for name in (*options.COPIED, *LINK_FIELDS)}
         by = created_by or locked.created_by
         return new_call({**values, "created_by": by, "retry_of": locked, "purpose": locked.purpose})

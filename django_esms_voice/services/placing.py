@@ -24,7 +24,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .. import policies
+from .. import policies, secrecy
 from ..backends import get_backend
 from ..conf import voice_settings
 from ..esms.payloads import CallSubmission
@@ -142,6 +142,8 @@ def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **e
     }
     if new in FINAL:
         values["completed_at"] = now
+        if call.secret_variables:  # refused or failed: it is never sent as it is again
+            values["variables"] = secrecy.WIPED
     moved = VoiceCall.objects.filter(pk=call.pk, status__in=CLAIMED).update(
         **values, updated_at=now
     )
@@ -171,6 +173,8 @@ def _accept(call: VoiceCall, submission: CallSubmission) -> None:
     }
     if submission.smsid:  # 124 carries no SMSID: the callback's ReferenceId is adopted later
         values["smsid"] = submission.smsid
+    if call.secret_variables:  # eSMS has them: the row keeps only the marker
+        values["variables"] = secrecy.WIPED
     calls = VoiceCall.objects.filter(pk=call.pk)
     movable = calls.filter(status__in=sources_for(CallStatus.ACCEPTED))
     moved = _store_answer(call, submission, lambda: movable.update(**values))
@@ -183,6 +187,8 @@ def _accept(call: VoiceCall, submission: CallSubmission) -> None:
     # A callback got there first and moved the call on: keep the SMSID and the time eSMS
     # took the call all the same (the sweep polls and expires by that time), in one statement.
     kept: dict[str, Any] = {"submitted_at": Coalesce("submitted_at", Value(now)), "updated_at": now}
+    if call.secret_variables:
+        kept["variables"] = secrecy.WIPED
     if submission.smsid:
         kept["smsid"] = Case(When(smsid="", then=Value(submission.smsid)), default=F("smsid"))
     _store_answer(call, submission, lambda: calls.update(**kept))
