@@ -40,6 +40,10 @@ else:
     _CallAdmin = admin.ModelAdmin
 
 
+#: Fields the change page shows through a method: secret script values never appear.
+SHOWN_INSTEAD = {"variables": "shown_variables"}
+
+
 class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
     """Voice calls: the list, a read-only record per call, and the ways to place calls."""
 
@@ -103,6 +107,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         "updated_at",
         "created_by",
         # Shown, not stored.
+        "shown_variables",
         "campaign_link",
         "linked_object",
         "retry_links",
@@ -117,7 +122,11 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
                     "uuid",
                     "status_badge",
                     # What the call was made with, in the add form's order.
-                    *(name for _, section in add_fieldsets for name in section["fields"]),
+                    *(
+                        SHOWN_INSTEAD.get(name, name)
+                        for _, section in add_fieldsets
+                        for name in section["fields"]
+                    ),
                     "campaign_link",
                     "linked_object",
                     "created_by",
@@ -196,6 +205,10 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         with contextlib.suppress(InvalidPhoneNumber):
             query |= Q(phone=normalize_phone(term))
         return queryset.filter(query), False
+
+    @admin.display(description=_("script variables"))
+    def shown_variables(self, call: VoiceCall) -> str:
+        return display.script_values(call)
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, call: VoiceCall) -> SafeString:

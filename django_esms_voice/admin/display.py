@@ -11,6 +11,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .. import secrecy
 from ..esms.protocol import RESULT_FIELDS
 from ..models import CallbackEvent, VoiceCall
 from ..states import Hold, status_label
@@ -39,6 +40,13 @@ def window_note(opens: dt.datetime) -> str:
 def local_time(value: dt.datetime) -> str:
     """Show a moment in the current time zone, to the second."""
     return formats.date_format(timezone.localtime(value), "Y-m-d H:i:s")
+
+
+def script_values(call: VoiceCall) -> str:
+    """A call's script values as staff see them: hidden when secret, wiped or not."""
+    if call.secret_variables:
+        return str(secrecy.HIDDEN)
+    return " | ".join(str(value) for value in call.variables) or "-"
 
 
 def status_badge(call: VoiceCall) -> SafeString:

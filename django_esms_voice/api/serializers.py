@@ -75,6 +75,13 @@ class VoiceCallSerializer(serializers.ModelSerializer[VoiceCall]):
         )  # fmt: skip
         read_only_fields = fields
 
+    def to_representation(self, instance: VoiceCall) -> dict[str, Any]:
+        """Return the call; secret script values never leave (secret_variables says why)."""
+        data: dict[str, Any] = super().to_representation(instance)
+        if instance.secret_variables:
+            data["variables"] = []
+        return data
+
     def get_linked_type(self, call: VoiceCall) -> str | None:
         """Return the linked object's model label (content types are cached: no query)."""
         if call.content_type_id is None:
