@@ -7,10 +7,11 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .. import secrecy
 from ..models import VoiceCall
-from ..states import CallStatus, Hold, cancelable
+from ..states import CLAIMABLE, CallStatus, Hold, cancelable, sources_for
 from .notify import send_status_changed
 
 
@@ -32,6 +33,38 @@ def cancel_call(call: VoiceCall, *, code: str = "", message: str = "") -> bool:
             setattr(call, name, value)  # receivers get the call as it now is
         send_status_changed(call, old, CallStatus.CANCELED, None)
     return bool(canceled)
+
+
+def stop_call(call: VoiceCall, *, code: str, message: str) -> bool:
+    """Stop a pending call a policy refuses at claim, for good; False if it moved meanwhile.
+
+    Never attempted, it is canceled. Attempted already (an answer lost to a timeout), eSMS
+    may have it: it is not sent again but given up as an error, so that the sweep stops
+    re-enqueuing it and eSMS's own word, if a callback comes, still wins (states.decide).
+    """
+    if cancel_call(call, code=code, message=message):
+        return True
+    now = timezone.now()
+    given_up = gettext("Not sent again; eSMS may have placed an earlier attempt.")
+    values: dict[str, Any] = {
+        "status": CallStatus.ERROR,
+        "hold": Hold.NONE,
+        "last_error_code": code,
+        "last_error_message": f"{message} {given_up}",
+        "completed_at": now,
+        "updated_at": now,
+    }
+    if call.secret_variables:
+        values["variables"] = secrecy.WIPED
+    stoppable = CLAIMABLE & sources_for(CallStatus.ERROR)
+    moved = VoiceCall.objects.filter(pk=call.pk, status__in=stoppable, attempts__gt=0)
+    if not moved.update(**values):
+        return False
+    old = call.status
+    for name, value in values.items():
+        setattr(call, name, value)  # receivers get the call as it now is
+    send_status_changed(call, old, CallStatus.ERROR, None)
+    return True
 
 
 def cancel_calls(calls: QuerySet[VoiceCall]) -> list[VoiceCall]:

@@ -40,7 +40,7 @@ from ..models import VoiceCall
 from ..signing import callback_url
 from ..states import CLAIMABLE, CLAIMED, FINAL, CallStatus, released, sources_for
 from . import account, campaigns, ratelimit
-from .canceling import cancel_call
+from .canceling import stop_call
 from .enqueueing import enqueue_calls
 from .notify import send_status_changed
 
@@ -82,7 +82,7 @@ def _claim(call_id: int) -> VoiceCall | None:
         refused = policies.cap_refusal_at_claim(call_id, phone, cap, timezone.now())
         if refused is not None:
             call, why = refused
-            cancel_call(call, code=why.code, message=str(why.message))
+            stop_call(call, code=why.code, message=str(why.message))
             return None
         return _claim_now(call_id)
 
@@ -281,13 +281,13 @@ def place_call(call_id: int) -> PlaceResult:
         _release_connection()
     if call is None:  # no request is sent: the slot goes to the next call (a paused account)
         ratelimit.give_back(slot)
-        # A number suppressed since the call was made: canceled, never sent. A call whose
+        # A number suppressed since the call was made: stopped, never sent. A call whose
         # window closed while it was queued waits, held, for the next opening.
         refused = policies.suppressed_refusal(call_id)
-        canceled = refused is not None and cancel_call(
+        stopped = refused is not None and stop_call(
             refused[0], code=refused[1].code, message=str(refused[1].message)
         )
-        if not canceled:
+        if not stopped:
             policies.hold_outside_window(call_id, timezone.now())
         return PlaceResult(None)
     try:

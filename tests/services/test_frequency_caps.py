@@ -114,6 +114,26 @@ def test_at_claim_a_call_over_the_cap_is_canceled_never_sent(
     assert [r.params["Phone"] for r in make_call_requests(sim)] == [PHONE]
 
 
+@pytest.mark.django_db
+def test_at_claim_an_attempted_call_over_the_cap_is_given_up_not_looped(
+    sim: EsmsSimulator, settings: Any
+) -> None:
+    no_caps(settings, sim)
+    first = services.create_call(phone=PHONE, **AD)
+    second = services.create_call(phone=PHONE, **AD)
+    # The second's first attempt failed (eSMS may have it): it waits to be sent again.
+    VoiceCall.objects.filter(pk=second.pk).update(attempts=1)
+    capped(settings, sim)
+
+    assert placing.place_call(first.pk).status == CallStatus.ACCEPTED
+    assert placing.place_call(second.pk).skipped
+
+    second.refresh_from_db()
+    assert (second.status, second.last_error_code) == (CallStatus.ERROR, "frequency_capped")
+    assert "eSMS may have placed an earlier attempt" in second.last_error_message
+    assert [r.params["Phone"] for r in make_call_requests(sim)] == [PHONE]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("require_postgres")
 def test_workers_claiming_calls_to_one_number_at_once_place_at_most_the_cap(

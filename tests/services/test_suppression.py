@@ -13,8 +13,8 @@ from django_esms_voice import services
 from django_esms_voice.exceptions import SuppressedNumber
 from django_esms_voice.models import Suppression, VoiceCall
 from django_esms_voice.services import placing
-from django_esms_voice.states import CallStatus
-from django_esms_voice.testing.simulator import EsmsSimulator
+from django_esms_voice.states import CLAIMABLE, CallStatus
+from django_esms_voice.testing.simulator import EsmsSimulator, Script
 
 from .helpers import esms_settings, make_call_requests
 
@@ -87,6 +87,31 @@ def test_a_number_suppressed_after_the_call_was_made_is_never_sent(
     assert "suppression list (Opted out)" in call.last_error_message
     assert call.completed_at is not None
     assert signals["changed"] == [(call.pk, CallStatus.PENDING, CallStatus.CANCELED, None)]
+
+
+def test_an_attempted_call_to_a_number_suppressed_since_is_given_up_not_looped(
+    sim: EsmsSimulator,
+    settings: Any,
+    signals: dict[str, list[Any]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.ESMS_VOICE = esms_settings(sim, CALLING_WINDOWS={"advertising": None})
+    # The first attempt failed: eSMS may have the call, so it cannot be canceled.
+    sim.script(PHONE, Script(failures=["http_500"]))
+    call = services.create_call(phone=PHONE, template_id="rec-1", purpose="advertising")
+    assert placing.place_call(call.pk).status == CallStatus.PENDING
+    Suppression.objects.create(phone=PHONE, reason="opted_out")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert placing.place_call(call.pk).skipped
+
+    assert len(make_call_requests(sim)) == 1  # the first attempt only
+    call.refresh_from_db()
+    assert (call.status, call.last_error_code, call.attempts) == (CallStatus.ERROR, "suppressed", 1)
+    assert "eSMS may have placed an earlier attempt" in call.last_error_message
+    assert signals["changed"][-1] == (call.pk, CallStatus.PENDING, CallStatus.ERROR, None)
+    # Final: the sweep leaves it alone instead of re-enqueuing it for ever.
+    assert not VoiceCall.objects.filter(pk=call.pk, status__in=CLAIMABLE).exists()
 
 
 def test_a_retry_of_a_suppressed_number_is_refused(sim: EsmsSimulator) -> None:
