@@ -31,9 +31,9 @@ def place_call_task(self: Task, call_id: int) -> str | None:
 
 
 @shared_task(name=ENQUEUE_TASK, acks_late=True, ignore_result=True)
-def enqueue_calls_task(call_ids: list[int]) -> int:
+def enqueue_calls_task(call_ids: list[int], urgent: bool | None = None) -> int:
     """Publish the place task of each call of a large batch, off the creating request."""
-    return services.enqueue_calls(call_ids, fan_out=False)
+    return services.enqueue_calls(call_ids, fan_out=False, urgent=urgent)
 
 
 @shared_task(name=SWEEP_TASK, ignore_result=True)

@@ -118,6 +118,8 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
         "SUPPRESSION_PURPOSES": ["advertising", "customer_care"],
         "SECRET_VARIABLE_PURPOSES": ["transactional", "customer_care"],
         "FREQUENCY_CAPS": {"advertising": {"calls": 2, "hours": 12}, "customer_care": None},
+        "URGENT_QUEUE": "esms_voice.urgent",
+        "URGENT_PURPOSES": ["transactional", "customer_care"],
     }
     assert set(full) == set(conf.DEFAULTS)
     shared_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
@@ -148,6 +150,8 @@ def test_every_key_at_a_valid_value_gives_no_message() -> None:
     assert loaded.suppression_purposes == {"advertising", "customer_care"}
     assert loaded.secret_variable_purposes == {"transactional", "customer_care"}
     assert loaded.frequency_caps == {"advertising": Cap(2, dt.timedelta(hours=12))}
+    assert loaded.urgent_queue == "esms_voice.urgent"
+    assert loaded.urgent_purposes == {"transactional", "customer_care"}
 
 
 def test_the_advertising_cap_is_one_call_per_number_per_24_hours_by_default() -> None:
@@ -176,7 +180,16 @@ def test_a_frequency_cap_that_cannot_be_read_is_an_error_naming_its_key(
     assert found[0].msg.startswith(f"ESMS_VOICE['FREQUENCY_CAPS']{key} ")
 
 
-@pytest.mark.parametrize("key", ["SUPPRESSION_PURPOSES", "SECRET_VARIABLE_PURPOSES"])
+@pytest.mark.parametrize("value", ["", " esms_voice.urgent", 7, ["esms_voice.urgent"]])
+def test_an_urgent_queue_must_be_a_queue_name(value: object) -> None:
+    found = esms_messages({**VALID, "URGENT_QUEUE": value})
+    assert [m.id for m in found] == ["esms_voice.E004"]
+    assert found[0].msg.startswith("ESMS_VOICE['URGENT_QUEUE'] must be a Celery queue name")
+
+
+@pytest.mark.parametrize(
+    "key", ["SUPPRESSION_PURPOSES", "SECRET_VARIABLE_PURPOSES", "URGENT_PURPOSES"]
+)
 @pytest.mark.parametrize("value", ["advertising", ["advertising", "marketing"], None])
 def test_a_list_of_purposes_must_list_purposes(key: str, value: object) -> None:
     found = esms_messages({**VALID, key: value})

@@ -68,6 +68,10 @@ DEFAULTS: dict[str, Any] = {
     "FREQUENCY_CAPS": {"advertising": {"calls": 1, "hours": 24}},
     # An OTP read out is a password: its script values are wiped once eSMS has the call.
     "SECRET_VARIABLE_PURPOSES": ["transactional"],
+    # An OTP must not wait behind a campaign's calls: with a queue name, calls of the urgent
+    # purposes are published there, for a worker of their own (None: the default queue).
+    "URGENT_QUEUE": None,
+    "URGENT_PURPOSES": ["transactional"],
     # Decree 13/2023/ND-CP: personal data no longer than needed. Seconds; None keeps forever.
     "EVENT_RAW_RETENTION": None,
     "CALL_ANONYMISE_AFTER": None,
@@ -125,6 +129,8 @@ class VoiceSettings:
     suppression_purposes: frozenset[str] = frozenset({"advertising"})
     secret_variable_purposes: frozenset[str] = frozenset({"transactional"})
     frequency_caps: Mapping[str, Cap] = field(default_factory=dict)
+    urgent_queue: str | None = None
+    urgent_purposes: frozenset[str] = frozenset({"transactional"})
 
 
 def _name(key: str) -> str:
@@ -515,6 +521,23 @@ def _purpose_list(raw: dict[str, Any], key: str, problems: list[Problem]) -> fro
     return frozenset(value)
 
 
+def _queue_name(raw: dict[str, Any], key: str, problems: list[Problem]) -> str | None:
+    """Return a Celery queue name, or None for the default queue (E004 otherwise)."""
+    value = raw[key]
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        problems.append(
+            Problem(
+                "esms_voice.E004",
+                f"{_name(key)} must be a Celery queue name or None, got {value!r}.",
+                f'Fix {_name(key)}, e.g. "esms_voice.urgent", or None to use the default queue.',
+            )
+        )
+        return None
+    return value
+
+
 def _retention(raw: dict[str, Any], key: str, problems: list[Problem]) -> float | None:
     """Return a retention period in seconds, or None to keep forever.
 
@@ -598,5 +621,7 @@ def read_settings(user: object) -> tuple[VoiceSettings, list[Problem]]:
         suppression_purposes=_purpose_list(raw, "SUPPRESSION_PURPOSES", problems),
         secret_variable_purposes=_purpose_list(raw, "SECRET_VARIABLE_PURPOSES", problems),
         frequency_caps=_caps(raw, problems),
+        urgent_queue=_queue_name(raw, "URGENT_QUEUE", problems),
+        urgent_purposes=_purpose_list(raw, "URGENT_PURPOSES", problems),
     )
     return voice_settings, problems

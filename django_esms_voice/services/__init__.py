@@ -26,7 +26,7 @@ from .creating import (
     create_calls,
     new_batch_name,
 )
-from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, enqueue_calls
+from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, enqueue_calls, is_urgent
 from .judging import FINGERPRINTS_KEPT, result_fingerprint
 from .operators import AlreadyRetried, Retries, retried, retry_call, retry_calls
 from .placing import PlaceResult, place_call, retry_delay
@@ -86,6 +86,7 @@ __all__ = [
     "failed_events",
     "import_suppressions",
     "is_suppressed",
+    "is_urgent",
     "new_batch_name",
     "pause_campaign",
     "pause_placement",

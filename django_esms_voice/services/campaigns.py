@@ -31,7 +31,7 @@ from ..states import (
     Hold,
 )
 from .canceling import cancel_calls
-from .enqueueing import enqueue_calls
+from .enqueueing import enqueue_calls, is_urgent
 
 #: The states each action moves a campaign from (states.py).
 ALLOWED: dict[str, frozenset[str]] = {
@@ -180,7 +180,7 @@ def _release_held(campaign: Campaign, now: dt.datetime) -> list[int]:
     VoiceCall.objects.filter(pk__in=locked).update(hold=Hold.NONE, updated_at=now)
     # Only those still waiting: a cancel has just canceled the others.
     ids = [pk for pk, status in locked.items() if status in CLAIMABLE]
-    transaction.on_commit(lambda: enqueue_calls(ids))
+    transaction.on_commit(lambda: enqueue_calls(ids, urgent=is_urgent(campaign.purpose)))
     return ids
 
 

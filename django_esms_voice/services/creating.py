@@ -25,7 +25,7 @@ from ..exceptions import EsmsInputError
 from ..models import CallKind, Campaign, CampaignSource, VoiceCall
 from ..purposes import PURPOSES
 from . import campaigns
-from .enqueueing import enqueue_calls
+from .enqueueing import enqueue_calls, is_urgent
 
 BULK_CHUNK_SIZE = 500
 #: What links a call to the host's object and its campaign: copied by a retry with the options.
@@ -204,7 +204,7 @@ def save_call(call: VoiceCall, *, enqueue: bool = True) -> VoiceCall:
             raise over[0]
         call.save()
         if enqueue and not call.hold:
-            transaction.on_commit(lambda: enqueue_calls([call.pk]))
+            transaction.on_commit(lambda: enqueue_calls([call.pk], urgent=is_urgent(call.purpose)))
     return call
 
 
@@ -268,5 +268,5 @@ def create_calls(
         created = VoiceCall.objects.bulk_create(calls, batch_size=BULK_CHUNK_SIZE)
         ids = [call.pk for call in created if not call.hold]
         if enqueue and ids:
-            transaction.on_commit(lambda: enqueue_calls(ids))
+            transaction.on_commit(lambda: enqueue_calls(ids, urgent=is_urgent(purpose)))
     return created

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 
 from celery import current_app
 
+from ..conf import voice_settings
+from ..models import VoiceCall
+
 logger = logging.getLogger(__name__)
 
 #: The registered names of the tasks (tasks.py): the place task, and the fan-out of a batch.
@@ -16,23 +19,53 @@ FAN_OUT_ABOVE = 100  # calls enqueued from the caller's process; more go through
 FAN_OUT_CHUNK = 1000
 
 
-def enqueue_calls(call_ids: Sequence[int], *, fan_out: bool = True) -> int:
+def is_urgent(purpose: str) -> bool:
+    """Whether calls of this purpose go to URGENT_QUEUE, when it is set (URGENT_PURPOSES)."""
+    return purpose in voice_settings().urgent_purposes
+
+
+def enqueue_calls(
+    call_ids: Sequence[int], *, fan_out: bool = True, urgent: bool | None = None
+) -> int:
     """Send a place task per call; if the broker is down the sweep enqueues them later.
 
     A large batch is handed to a worker in chunks (one message per FAN_OUT_CHUNK ids), so
-    that the request that created it does not wait for thousands of publishes.
+    that the request that created it does not wait for thousands of publishes. With
+    URGENT_QUEUE set, calls of the URGENT_PURPOSES go to that queue: `urgent` says whether
+    all of these are (a caller that knows their purpose), None looks it up (one query).
     """
+    queue = voice_settings().urgent_queue
+    if queue is None or not call_ids:
+        return _publish(call_ids, fan_out=fan_out, queue=None)
+    if urgent is None:
+        purposes = VoiceCall.objects.filter(pk__in=call_ids).values_list("pk", "purpose")
+        found = {pk for pk, purpose in purposes if is_urgent(purpose)}
+        # The urgent first: an OTP among a sweep's re-enqueued calls goes out at once.
+        sent = _publish([pk for pk in call_ids if pk in found], fan_out=fan_out, queue=queue)
+        if sent < len(found):  # the broker is down: the sweep enqueues the rest too
+            return sent
+        rest = [pk for pk in call_ids if pk not in found]
+        return sent + _publish(rest, fan_out=fan_out, queue=None)
+    return _publish(call_ids, fan_out=fan_out, queue=queue if urgent else None)
+
+
+def _publish(call_ids: Sequence[int], *, fan_out: bool, queue: str | None) -> int:
+    """Publish the place tasks of these calls (or their fan-out) to `queue`, None the default."""
     # By their registered names (tasks.py imports this module; apps.ready imports tasks.py).
     fanning = fan_out and len(call_ids) > FAN_OUT_ABOVE
     task = current_app.tasks[ENQUEUE_TASK if fanning else PLACE_TASK]
+    # queue=None leaves the host's task_routes and default queue in charge.
+    routing = {"queue": queue} if queue is not None else {}
     enqueued = 0
     for chunk in chunks(call_ids, FAN_OUT_CHUNK if fanning else 1):
         try:
             task.apply_async(
                 (chunk if fanning else chunk[0],),
+                kwargs={"urgent": queue is not None} if fanning else None,
                 retry=True,
                 # Fail fast when the broker is down: the rows are safe and the sweep enqueues them.
                 retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+                **routing,
             )
         except Exception as exc:  # the broker is unreachable; the rows are safe in the DB
             logger.warning(

@@ -41,7 +41,7 @@ from ..signing import callback_url
 from ..states import CLAIMABLE, CLAIMED, FINAL, CallStatus, released, sources_for
 from . import account, campaigns, ratelimit
 from .canceling import stop_call
-from .enqueueing import enqueue_calls
+from .enqueueing import enqueue_calls, is_urgent
 from .notify import send_status_changed
 
 logger = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ def _hold_for_account(call: VoiceCall, refusal: EsmsApiError) -> PlaceResult:
             next_attempt_at=None,
         )
         if stale and new == CallStatus.PENDING and not call.hold:
-            transaction.on_commit(lambda: enqueue_calls([call.pk]))
+            transaction.on_commit(lambda: enqueue_calls([call.pk], urgent=is_urgent(call.purpose)))
     return PlaceResult(new)
 
 

@@ -258,13 +258,16 @@ class Harness:
             env["ESMS_VOICE_TEST_DB_POOL"] = str(pool_size)
         return env
 
-    def start_worker(self, concurrency: int = 16, pool_size: int | None = None) -> Worker:
-        """Start a thread-pool worker on this harness's queue and wait until it is ready."""
+    def start_worker(
+        self, concurrency: int = 16, pool_size: int | None = None, queues: list[str] | None = None
+    ) -> Worker:
+        """Start a thread-pool worker on `queues` (this harness's queue) and wait until ready."""
         name = f"esms-test-{uuid.uuid4().hex[:8]}"
         log_path = self.directory / f"{name}.log"
         command = [
             sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-            "--pool", "threads", "--concurrency", str(concurrency), "-Q", self.queue,
+            "--pool", "threads", "--concurrency", str(concurrency),
+            "-Q", ",".join(queues or [self.queue]),
             "-n", f"{name}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip",
             "-l", "info",
         ]  # fmt: skip

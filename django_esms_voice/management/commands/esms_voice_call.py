@@ -90,7 +90,7 @@ class Command(TranslatedCommand):
         self.stdout.write(_("Call %(uuid)s created.") % {"uuid": call.uuid})
         if given["sync"]:
             self._place_here(call)
-        elif not services.enqueue_calls([call.pk]):
+        elif not services.enqueue_calls([call.pk], urgent=services.is_urgent(call.purpose)):
             self.stderr.write(
                 _(
                     "The Celery broker could not be reached: the call stays pending and the "
