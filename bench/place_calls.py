@@ -240,11 +240,20 @@ def start_simulator(args: argparse.Namespace, logdir: Path) -> tuple[Child, int]
     return child, int(ready[0].split()[1])
 
 
-def start_workers(args: argparse.Namespace, env: dict[str, str], logdir: Path) -> list[Child]:
-    """Start the celery worker processes."""
+def start_workers(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    logdir: Path,
+    *,
+    name: str = "worker",
+    count: int | None = None,
+    concurrency: int | None = None,
+    queues: list[str] | None = None,
+) -> list[Child]:
+    """Start `count` (--workers) celery worker processes, on `queues` (the default queue)."""
     workers = []
-    for index in range(args.workers):
-        log = logdir / f"worker{index}.log"
+    for index in range(args.workers if count is None else count):
+        log = logdir / f"{name}{index}.log"
         cmd = [
             PYTHON,
             "-m",
@@ -255,9 +264,9 @@ def start_workers(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
             "--pool",
             args.pool,
             "--concurrency",
-            str(args.concurrency),
+            str(args.concurrency if concurrency is None else concurrency),
             "--hostname",
-            f"bench{index}@%h",
+            f"bench-{name}{index}@%h",
             "--loglevel",
             "WARNING",
             "--without-gossip",
@@ -265,6 +274,7 @@ def start_workers(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
             "--without-heartbeat",
             "--prefetch-multiplier",
             str(args.prefetch),
+            *(["--queues", ",".join(queues)] if queues else []),
         ]
         proc = subprocess.Popen(  # noqa: S603
             cmd,
@@ -274,7 +284,7 @@ def start_workers(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        workers.append(Child(f"worker{index}", proc, log))
+        workers.append(Child(f"{name}{index}", proc, log))
     return workers
 
 
