@@ -16,15 +16,37 @@ PER_PROCESS_CACHES = (
 )
 
 
+#: Missing credentials: an error only in `check --deploy` (and when a call is sent); elsewhere
+#: a warning, so that migrate, makemigrations and the admin work before the keys are set.
+CREDENTIAL_WARNINGS = {"esms_voice.E001": "esms_voice.W006", "esms_voice.E002": "esms_voice.W007"}
+
+
 @checks.register(checks.Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report every problem of the ESMS_VOICE setting with its id and a hint."""
     conf.reset()  # a check run must see the settings as they are now
     messages: list[checks.CheckMessage] = []
     for problem in conf.problems():
+        if problem.id in CREDENTIAL_WARNINGS:
+            message = f"{problem.message} No call can be sent until it is set."
+            messages.append(
+                checks.Warning(message, hint=problem.hint, id=CREDENTIAL_WARNINGS[problem.id])
+            )
+            continue
         level = checks.Error if problem.error else checks.Warning
         messages.append(level(problem.message, hint=problem.hint, id=problem.id))
     return messages
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """In `check --deploy`, missing eSMS credentials are errors: production must have them."""
+    conf.reset()
+    return [
+        checks.Error(problem.message, hint=problem.hint, id=problem.id)
+        for problem in conf.problems()
+        if problem.id in CREDENTIAL_WARNINGS
+    ]
 
 
 @checks.register(checks.Tags.caches)

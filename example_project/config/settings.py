@@ -176,7 +176,7 @@ if _CALLBACK_BASE_URL:
 if os.environ.get("ESMS_VOICE_RATE_LIMIT"):
     ESMS_VOICE["RATE_LIMIT"] = float(os.environ["ESMS_VOICE_RATE_LIMIT"])
 # Credentials come from the environment; the demo values exist only with DEBUG on, so a
-# production-like run without them fails the app's system checks, naming the missing setting.
+# production-like run without them warns in `check` and fails `check --deploy`, naming the setting.
 for _key, _demo in (("API_KEY", "demo-key"), ("SECRET_KEY", "demo-secret")):
     _value = os.environ.get(f"ESMS_VOICE_{_key}") or (_demo if DEBUG else None)
     if _value:
