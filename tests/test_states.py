@@ -347,6 +347,7 @@ def _result(
         (5, "ANSWERED", 1, S.ANSWERED),
         (5, "NO ANSWER", 1, S.NO_ANSWER),  # callbacks
         (5, "NOANSWERED", 1, S.NO_ANSWER),  # GetSendStatus
+        (5, "NO ANSWERED", 1, S.NO_ANSWER),  # a spelling between the two (esms.protocol)
         (5, "", 0, S.FAILED),  # finished, not sent, no CallStatus
         # Nothing known: the event is stored as invalid.
         (None, "ANSWERED", 1, None),
@@ -374,7 +375,9 @@ def test_the_docs_sample_callback_is_a_failure() -> None:
     assert status_for_result(parse_call_result(fields)) is S.FAILED
 
 
-@pytest.mark.parametrize("spelling", ["NO ANSWER", "no answer", " No  Answer ", "NOANSWERED"])
+@pytest.mark.parametrize(
+    "spelling", ["NO ANSWER", "no answer", " No  Answer ", "NOANSWERED", "No  Answered"]
+)
 def test_no_answer_spellings_parsed_from_the_wire(spelling: str) -> None:
     fields = {"ReferenceId": "x", "SendStatus": "5", "CallStatus": spelling, "SentResult": "1"}
     assert status_for_result(parse_call_result(fields)) is S.NO_ANSWER

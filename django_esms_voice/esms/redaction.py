@@ -85,6 +85,14 @@ def redact_for_call(text: str, call_uuid: uuid.UUID | str | None) -> str:
     return redact(text, tokens=(callback_token(canonical),))
 
 
+def _unformattable(record: logging.LogRecord) -> str:
+    """Return a record whose arguments do not fit its format as text: the format, then them."""
+    try:
+        return f"{record.msg} {record.args!r}"
+    except Exception:  # a message or an argument whose str() or repr() fails in turn
+        return f"<a {type(record.msg).__name__} log message that cannot be printed>"
+
+
 class RedactSecretsFilter(logging.Filter):
     """Rewrite a log record with the eSMS credentials and callback tokens masked.
 
@@ -96,7 +104,10 @@ class RedactSecretsFilter(logging.Filter):
         """Mask the formatted message in place; never drop the record."""
         try:
             message = record.getMessage()
-        except Exception:  # a malformed record is logging's problem, not ours
+        except Exception:
+            # Arguments that do not fit the format: logging would drop the line and print the
+            # arguments raw to stderr (Handler.handleError). Keep it as text, masked.
+            record.msg, record.args = redact(_unformattable(record)), None
             return True
         cleaned = redact(message)
         if cleaned != message:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
-from django_esms_voice.esms.phone import restore_leading_zero
+from django_esms_voice.esms.phone import normalize_phone, restore_leading_zero
+from django_esms_voice.exceptions import InvalidPhoneNumber
 
 
 @pytest.mark.parametrize(
@@ -22,3 +24,26 @@ from django_esms_voice.esms.phone import restore_leading_zero
 )
 def test_restore_leading_zero(value: int | str, restored: str | None) -> None:
     assert restore_leading_zero(value) == restored
+
+
+def test_a_number_longer_than_40_characters_is_shown_shortened() -> None:
+    # A pasted paragraph is not echoed whole in the error, the admin or the import report.
+    text = "0901888484" + "5" * 31  # 41 characters
+    with translation.override("en"), pytest.raises(InvalidPhoneNumber) as caught:
+        normalize_phone(text, field="to")
+    shown = "0901888484" + "5" * 30 + "…"
+    assert caught.value.value == shown
+    assert caught.value.field == "to"
+    assert (
+        str(caught.value) == f"to: {shown} is not a valid Vietnamese phone number: it is too long."
+    )
+
+
+def test_a_number_of_40_characters_is_shown_whole() -> None:
+    text = "0901888484" + "5" * 30
+    with translation.override("en"), pytest.raises(InvalidPhoneNumber) as caught:
+        normalize_phone(text)
+    assert caught.value.value == text
+    assert str(caught.value) == (
+        f"phone: {text} is not a valid Vietnamese phone number: it is too long."
+    )
