@@ -19,7 +19,7 @@ PYENV_ALL := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2
 TOX_ENV := $(if $(PYENV_ALL),PYENV_VERSION=$(PYENV_ALL),)
 endif
 
-.PHONY: help install test lint lint-ruff lint-format lint-migrations lint-mypy demo tox docs clean
+.PHONY: help install test lint lint-ruff lint-format lint-migrations lint-mypy demo tox docs mutate clean
 
 help:
 	@echo "make test    run the test suite (PYTEST_ARGS='-k name' to select)"
@@ -27,6 +27,7 @@ help:
 	@echo "make demo    the example project: simulator, Celery worker + beat, dev server, 3 sample calls"
 	@echo "make tox     run the tox matrix (TOX_ARGS='-e py312-django60' to pick envs)"
 	@echo "make docs    build the documentation site into site/ (mkdocs build --strict)"
+	@echo "make mutate  mutation testing of the rule modules (MODULE=phone for one, JOBS=2 in parallel)"
 	@echo "make clean   remove the virtualenv, tox envs, caches and the demo database"
 
 $(BIN)/python:
@@ -82,6 +83,18 @@ $(DOCS_STAMP): pyproject.toml | $(BIN)/python
 
 docs: $(DOCS_STAMP)
 	$(BIN)/mkdocs build --strict -d site
+
+# Mutation testing (mutation/run.py, docs/testing.md): Cosmic Ray from the `mutate` extra,
+# installed into .venv on first use. Slow (minutes a module), so neither CI nor `make test` runs it.
+MUTATE_STAMP := $(VENV)/.mutate-installed
+MODULE ?=
+JOBS ?= 1
+$(MUTATE_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet --editable '.[mutate]'
+	@touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	$(BIN)/python mutation/run.py --jobs $(JOBS) $(MODULE)
 
 clean:
 	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
