@@ -179,7 +179,8 @@ class RecordCallRequest(_CallRequest):
         super().__post_init__()
         forward = self.number_forward
         if forward not in (None, ""):
-            forward = normalize_phone(forward, field="number_forward")
+            # A listener may be put through to a 1800/1900 hotline; only the callee may not be one.
+            forward = normalize_phone(forward, field="number_forward", service_lines=True)
         object.__setattr__(self, "number_forward", forward or None)
         object.__setattr__(self, "ivr", _ivr_key(self.ivr))
         if (self.ivr is None) != (self.number_forward is None):

@@ -39,6 +39,34 @@ UNKNOWN_PREFIX = gettext_lazy("no Vietnamese network uses this prefix")
 HAS_LETTERS = gettext_lazy("it contains letters")
 HAS_EXTENSION = gettext_lazy("it has an extension, which an automated call cannot dial")
 
+#: The first digits of premium-rate (1900) and toll-free (1800) service lines.
+SERVICE_PREFIXES = ("1900", "1800")
+
+#: The 2018 renumbering of 11-digit mobiles: old prefix after the 0 -> new prefix after the 0.
+OLD_MOBILE_PREFIXES = {
+    "162": "32",
+    "163": "33",
+    "164": "34",
+    "165": "35",
+    "166": "36",
+    "167": "37",
+    "168": "38",
+    "169": "39",
+    "120": "70",
+    "121": "79",
+    "122": "77",
+    "126": "76",
+    "128": "78",
+    "123": "83",
+    "124": "84",
+    "125": "85",
+    "127": "81",
+    "129": "82",
+    "186": "56",
+    "188": "58",
+    "199": "59",
+}
+
 
 def _refuse(value: str, reason: str | Promise, field: str) -> InvalidPhoneNumber:
     """Build the error for a refused number, translated, naming the number and the reason."""
@@ -49,8 +77,21 @@ def _refuse(value: str, reason: str | Promise, field: str) -> InvalidPhoneNumber
     return InvalidPhoneNumber(message, field=field, value=value)
 
 
-def normalize_phone(value: object, *, field: str = "phone") -> str:
-    """Return a Vietnamese number in the national digits eSMS expects (0901888484), or raise."""
+def _renumbered(national_number: str) -> str | None:
+    """Return an old 11-digit mobile's number since 2018, spaced (032 345 6789), else None."""
+    new = OLD_MOBILE_PREFIXES.get(national_number[:3])
+    if new is None or len(national_number) != 10:
+        return None
+    rest = national_number[3:]
+    return f"0{new} {rest[:3]} {rest[3:]}"
+
+
+def normalize_phone(value: object, *, field: str = "phone", service_lines: bool = False) -> str:
+    """Return a Vietnamese number in the national digits eSMS expects (0901888484), or raise.
+
+    1900/1800 service lines are refused unless service_lines: they cannot take an automated
+    call, but a listener may be forwarded to one.
+    """
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise InvalidPhoneNumber(_("A phone number must be text."), field=field, value=repr(value))
     text = str(value).strip()
@@ -73,6 +114,20 @@ def normalize_phone(value: object, *, field: str = "phone") -> str:
     # "0901888484#5" parses with extension 5, which the national format would glue on.
     if number.extension:
         raise _refuse(shown, HAS_EXTENSION, field)
+    national_number = str(number.national_number)
+    # Refused with a hint, never converted: the person who typed it should fix the source.
+    renumbered = _renumbered(national_number)
+    if renumbered is not None:
+        message = _("%(value)s is an old 11-digit number: since 2018 it is %(new)s.") % {
+            "value": shown,
+            "new": renumbered,
+        }
+        raise InvalidPhoneNumber(message, field=field, value=shown)
+    if not service_lines and national_number.startswith(SERVICE_PREFIXES):
+        message = _(
+            "%(value)s is a service line: 1900 and 1800 numbers cannot receive automated calls."
+        ) % {"value": shown}
+        raise InvalidPhoneNumber(message, field=field, value=shown)
     if not phonenumbers.is_valid_number(number):
         length = phonenumbers.is_possible_number_with_reason(number)
         raise _refuse(shown, _LENGTH_REASONS.get(length, UNKNOWN_PREFIX), field)

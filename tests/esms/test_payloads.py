@@ -124,7 +124,6 @@ def test_bad_phone_is_refused_before_sending(client_and_adapter, call, phone, me
         ("+84 28 7100 2454", "02871002454"),
         ("0912345678", "0912345678"),
         ("0387654321", "0387654321"),
-        ("1900 1234 56", "1900123456"),
     ],
 )
 def test_accepted_phone_forms_are_normalised(phone, expected):
