@@ -40,8 +40,9 @@ def enqueue_calls_task(call_ids: list[int], urgent: bool | None = None) -> int:
 def sweep_task() -> str:
     """Re-enqueue forgotten calls, recover stuck ones and poll the silent ones (run by beat)."""
     report = services.sweep()
-    logger.info("eSMS voice sweep: %s", report)
-    return str(report)
+    summary = report.in_english()  # a log line: English whatever the active language
+    logger.info("eSMS voice sweep: %s", summary)
+    return summary
 
 
 @shared_task(name=PURGE_TASK, ignore_result=True)

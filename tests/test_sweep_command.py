@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from io import StringIO
 from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from django_esms_voice.checks import check_rate_limit_cache
 from django_esms_voice.models import VoiceCall
@@ -140,3 +141,30 @@ def test_the_sweep_reports_calls_it_ends_as_charged_result_unknown(settings):
     assert "1 ended without a result (charged, result unknown)" in out.getvalue()
     call.refresh_from_db()
     assert (call.status, call.last_error_code) == (CallStatus.UNKNOWN, "no_result")
+
+
+ENGLISH_SUMMARY = (
+    "0 pending re-enqueued, 0 stuck recovered, 0 polled (0 poll errors), 0 ended without a "
+    "result (charged, result unknown), 0 campaigns completed"
+)
+
+
+@pytest.mark.django_db
+def test_the_sweep_task_logs_in_english_under_another_language(caplog):
+    # A log line is read by whoever runs the servers, and grepped: one language, English.
+    from django_esms_voice.tasks import sweep_task
+
+    with translation.override("vi"), caplog.at_level(logging.INFO, logger="django_esms_voice"):
+        summary = sweep_task()
+
+    (record,) = [r for r in caplog.records if r.name == "django_esms_voice.tasks"]
+    assert record.getMessage() == f"eSMS voice sweep: {ENGLISH_SUMMARY}"
+    assert summary == ENGLISH_SUMMARY
+
+
+@pytest.mark.django_db
+def test_the_sweep_command_still_prints_its_report_in_the_active_language():
+    out = StringIO()
+    with translation.override("vi"):
+        call_command("esms_voice_sweep", stdout=out)
+    assert "0 cuộc gọi chờ được xếp hàng lại" in out.getvalue()

@@ -238,8 +238,10 @@ class EsmsVoiceClient:
                 f"request failed ({type(exc).__name__})", endpoint=endpoint
             )
         if failure is not None:
+            # DEBUG only, like every answer: the service that knows the call and its attempt
+            # logs the failure at WARNING (services.placing), once.
+            logger.debug("%s", failure)
             # Raised outside the except block so that no chained exception carries the URL.
-            logger.warning("%s", failure)
             raise failure
         elapsed_ms = (time.monotonic() - started) * 1000
         try:

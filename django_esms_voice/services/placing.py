@@ -28,7 +28,7 @@ from .. import policies, secrecy
 from ..backends import get_backend
 from ..conf import voice_settings
 from ..esms.payloads import CallSubmission
-from ..esms.redaction import redact_for_call
+from ..esms.redaction import MASK, redact_for_call
 from ..exceptions import (
     EsmsApiError,
     EsmsInputError,
@@ -323,10 +323,33 @@ def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:
             next_at = timezone.now() + dt.timedelta(seconds=delay)
             new = _release(call, code=code, message=str(failure), next_attempt_at=next_at)
             if new == CallStatus.PENDING:
+                _log_failure(call, failure, f"retrying in {delay:.0f} s")
                 return PlaceResult(new, retry_in=delay)
+            _log_failure(call, failure, f"not retried now: the call is {new or 'moved'}")
             return PlaceResult(new)
         message = f"gave up after {call.attempts} attempt(s): {failure}"
+        outcome = f"giving up, MAX_ATTEMPTS is {max_attempts}"
     else:
         message = str(failure)
+        outcome = "not retried: resending the same request cannot help"
     _finish(call, CallStatus.ERROR, code=code, message=message)
+    _log_failure(call, failure, outcome)
     return PlaceResult(CallStatus.ERROR)
+
+
+def _log_failure(call: VoiceCall, failure: EsmsVoiceError, outcome: str) -> None:
+    """Log a failed attempt once, at WARNING, in English: the call, the attempt, the reason."""
+    # The client logs these at DEBUG only: here the call and its attempt are known.
+    reason = redact_for_call(str(failure), call.uuid)
+    # An error page may echo the request's query string, and the callee's number with it.
+    national = call.phone.lstrip("0")
+    if len(national) >= 8:
+        reason = reason.replace(national, MASK)
+    logger.warning(
+        "Voice call %s (uuid %s) attempt %d failed: %s; %s",
+        call.pk,
+        call.uuid,
+        call.attempts,
+        reason,
+        outcome,
+    )

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import policies
 from ..conf import voice_settings
@@ -39,6 +40,14 @@ SWEEP_BATCH_SIZE = 500
 NO_RESULT = "no_result"
 
 
+#: A sweep's summary line, English; SweepReport's str() translates it.
+SWEEP_SUMMARY = gettext_noop(
+    "%(requeued)d pending re-enqueued, %(recovered)d stuck recovered, %(polled)d polled "
+    "(%(poll_errors)d poll errors), %(expired)d ended without a result (charged, result "
+    "unknown), %(completed)d campaigns completed"
+)
+
+
 @dataclass
 class SweepReport:
     """What a sweep did."""
@@ -50,12 +59,9 @@ class SweepReport:
     poll_errors: int = 0
     completed: int = 0
 
-    def __str__(self) -> str:
-        return _(
-            "%(requeued)d pending re-enqueued, %(recovered)d stuck recovered, %(polled)d polled "
-            "(%(poll_errors)d poll errors), %(expired)d ended without a result (charged, result "
-            "unknown), %(completed)d campaigns completed"
-        ) % {
+    def _counts(self) -> dict[str, int]:
+        """Return the numbers the summary line shows."""
+        return {
             "completed": self.completed,
             "requeued": len(self.requeued),
             "recovered": len(self.recovered),
@@ -63,6 +69,14 @@ class SweepReport:
             "poll_errors": self.poll_errors,
             "expired": len(self.expired),
         }
+
+    def __str__(self) -> str:
+        """Return the summary in the active language, for a person (esms_voice_sweep prints it)."""
+        return _(SWEEP_SUMMARY) % self._counts()
+
+    def in_english(self) -> str:
+        """Return the summary in English whatever the active language, for the log."""
+        return SWEEP_SUMMARY % self._counts()
 
 
 def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE) -> SweepReport:

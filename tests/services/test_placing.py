@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from django_esms_voice import services
+from django_esms_voice.exceptions import EsmsHTTPError
 from django_esms_voice.models import (
     CallKind,
     VoiceCall,
@@ -311,3 +313,91 @@ def test_a_callback_that_beat_the_answer_loses_no_smsid_to_a_lost_connection(
     (accepted,) = sim.calls.values()
     assert (call.status, call.smsid) == (CallStatus.IN_PROGRESS, accepted.smsid)
     assert call.submitted_at is not None
+
+
+# A failed attempt is logged once, at WARNING, by the service that knows the call (issue 13)
+
+
+def failure_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """Return the WARNING (or worse) records logged while placing, from any layer."""
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        ("http_500", "eSMS MakeCallRecord_V2: HTTP 500: "),
+        ("non_json", "eSMS MakeCallRecord_V2: the answer is not a JSON object: "),
+        ("timeout", "eSMS MakeCallRecord_V2: no answer within 0.5 s"),
+    ],
+)
+def test_a_transport_failure_is_one_warning_naming_the_call_and_its_attempt(
+    sim: EsmsSimulator,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+    failure: str,
+    reason: str,
+) -> None:
+    # The CallbackUrl carries the call's token: it must not reach the log either.
+    settings.ESMS_VOICE = esms_settings(
+        sim, TIMEOUT=(2.0, 0.5), CALLBACK_BASE_URL="http://127.0.0.1:9"
+    )
+    sim.script(PHONE, Script(failures=[failure, failure]))
+    call = new_call()
+    caplog.set_level(logging.DEBUG)
+    services.place_call(call.pk)
+    caplog.clear()
+
+    result = services.place_call(call.pk)
+
+    assert result.retry_in is not None
+    (record,) = failure_warnings(caplog)  # once: the client logs it at DEBUG only
+    assert record.name == placing.__name__
+    text = record.getMessage()
+    assert text.startswith(f"Voice call {call.pk} (uuid {call.uuid}) attempt 2 failed: {reason}")
+    assert text.endswith(f"; retrying in {result.retry_in:.0f} s")
+    for secret in ("test-key", "test-secret", PHONE[1:], callback_token(call.uuid)):
+        assert secret not in text
+
+
+@pytest.mark.django_db
+def test_the_last_attempt_is_one_warning_saying_it_gives_up(
+    sim: EsmsSimulator, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.ESMS_VOICE = esms_settings(sim, MAX_ATTEMPTS=1)
+    sim.script(PHONE, Script(failures=["http_500"]))
+    call = new_call()
+    caplog.set_level(logging.DEBUG)
+
+    assert services.place_call(call.pk).status == CallStatus.ERROR
+
+    (record,) = failure_warnings(caplog)
+    assert record.getMessage().startswith(f"Voice call {call.pk} (uuid {call.uuid}) attempt 1 ")
+    assert record.getMessage().endswith("; giving up, MAX_ATTEMPTS is 1")
+
+
+@pytest.mark.django_db
+def test_the_failure_warning_masks_what_an_error_page_echoes(
+    sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A proxy's error page may print the request back: the keys, the number, the callback URL.
+    call = new_call()
+    token = callback_token(call.uuid)
+    echoed = (
+        f"HTTP 502: 'GET /MakeCallRecord_V2?ApiKey=test-key&SecretKey=test-secret"
+        f"&Phone=84{PHONE[1:]} for {PHONE}, reply to /callback/{call.uuid}/{token}/'"
+    )
+
+    def bad_gateway(call: VoiceCall) -> Any:
+        raise EsmsHTTPError(echoed, endpoint="MakeCallRecord_V2", status_code=502)
+
+    monkeypatch.setattr(placing, "_send", bad_gateway)
+
+    services.place_call(call.pk)
+
+    (record,) = failure_warnings(caplog)
+    text = record.getMessage()
+    assert "attempt 1 failed: eSMS MakeCallRecord_V2: HTTP 502: " in text
+    for secret in ("test-key", "test-secret", PHONE[1:], token):
+        assert secret not in text
