@@ -71,18 +71,25 @@ def redact(text: str, *, tokens: Iterable[str] = ()) -> str:
     return text
 
 
-def redact_for_call(text: str, call_uuid: uuid.UUID | str | None) -> str:
-    """Return provider text fit to store or show with a call: its own token masked too."""
+def redact_for_call(text: str, call_uuid: uuid.UUID | str | None, *, phone: str = "") -> str:
+    """Return provider text fit to store or show with a call: its own token masked too.
+
+    phone: the callee's number, masked as well where the text leaves the call (a log line);
+    an error page may echo the request's query string, and the number with it.
+    """
     # The one door for the errors, event errors and poll answers a call keeps: masking the
     # call's token itself does not depend on recognising the URL around it.
     if not text:
         return text
+    # Its national digits match 0901888484, 84901888484 and +84901888484 alike.
+    national = phone.lstrip("0")
+    numbers = (national,) if len(national) >= 8 else ()
     try:
         # The URL was signed with the uuid's canonical spelling, whatever spelling came here.
         canonical = uuid.UUID(str(call_uuid))
     except ValueError:
-        return redact(text)
-    return redact(text, tokens=(callback_token(canonical),))
+        return redact(text, tokens=numbers)
+    return redact(text, tokens=(callback_token(canonical), *numbers))
 
 
 def _unformattable(record: logging.LogRecord) -> str:

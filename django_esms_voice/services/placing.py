@@ -28,7 +28,7 @@ from .. import policies, secrecy
 from ..backends import get_backend
 from ..conf import voice_settings
 from ..esms.payloads import CallSubmission
-from ..esms.redaction import MASK, redact_for_call
+from ..esms.redaction import redact_for_call
 from ..exceptions import (
     EsmsApiError,
     EsmsInputError,
@@ -340,11 +340,7 @@ def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:
 def _log_failure(call: VoiceCall, failure: EsmsVoiceError, outcome: str) -> None:
     """Log a failed attempt once, at WARNING, in English: the call, the attempt, the reason."""
     # The client logs these at DEBUG only: here the call and its attempt are known.
-    reason = redact_for_call(str(failure), call.uuid)
-    # An error page may echo the request's query string, and the callee's number with it.
-    national = call.phone.lstrip("0")
-    if len(national) >= 8:
-        reason = reason.replace(national, MASK)
+    reason = redact_for_call(str(failure), call.uuid, phone=call.phone)
     logger.warning(
         "Voice call %s (uuid %s) attempt %d failed: %s; %s",
         call.pk,
