@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import gettext
 import re
 import shutil
@@ -16,16 +17,21 @@ from django.apps import apps
 from django.core.management import call_command
 from django.test import override_settings
 from django.utils import translation
+from django.utils.translation import gettext as gettext_django
 
 import django_esms_voice
 from django_esms_voice import services
 from django_esms_voice.admin import actions as admin_actions
+from django_esms_voice.admin import summaries as admin_summaries
+from django_esms_voice.admin.filters import NoResultAfterFilter
 from django_esms_voice.api.serializers import VoiceCallCreateSerializer
 from django_esms_voice.esms.payloads import TemplateCallRequest
 from django_esms_voice.esms.phone import normalize_phone
 from django_esms_voice.esms.protocol import describe_code
 from django_esms_voice.exceptions import EsmsInputError, InvalidPhoneNumber
 from django_esms_voice.management.commands.esms_voice_call import Command as CallCommand
+from django_esms_voice.models.events import CallbackEvent, EventOutcome, EventSource
+from django_esms_voice.options import CallKind
 from tests.conftest import MISSING_PREFIX, service_unavailable
 
 PACKAGE = Path(django_esms_voice.__file__).parent
@@ -205,7 +211,7 @@ def test_a_management_commands_help_comes_out_in_vietnamese() -> None:
     with translation.override("vi"):
         parser = CallCommand().create_parser("manage.py", "esms_voice_call")
         help_text = one_line(parser.format_help())
-    assert "Thực hiện một cuộc gọi thoại qua eSMS: phát bản ghi âm (mặc định)" in help_text
+    assert "Gọi điện qua eSMS: phát bản ghi âm (mặc định)" in help_text
     assert "Số điện thoại Việt Nam cần gọi." in help_text
     # argparse fills %(default)s in: the translation must have kept it.
     assert "Số giây chờ khi dùng --wait (mặc định 300.0)." in help_text
@@ -414,3 +420,61 @@ def test_compiling_the_po_now_gives_the_committed_mo(tmp_path: Path) -> None:
     # Compare the content, not the bytes: another gettext version may lay the file out
     # differently while holding the same messages.
     assert comparable(mo_catalog(compiled)) == comparable(mo_catalog(MO_FILE))
+
+
+# -- the translation reads naturally to the office staff who use the admin -----------------------
+
+#: Phrasings that read as word-for-word English to a Vietnamese reader, and what replaced them.
+AWKWARD = {
+    "worker": "the English word: the admin says 'tiến trình gọi'",
+    "bởi không": "a filter title after Django's 'Bởi' must name what is filtered by",
+    "kết quả gửi": "eSMS's SentResult is whether the call was handed to the carrier",
+    "thử lại của": "English word order ('retry of'): 'gọi lại từ cuộc gọi'",
+    "thực hiện một cuộc gọi": "English word order ('place a call'): 'Gọi điện'",
+    ")d bỏ qua": "English word order ('3 skipped'): 'bỏ qua 3 cuộc gọi'",
+}
+
+
+def test_no_translation_uses_a_word_for_word_phrasing(entries: list[Entry]) -> None:
+    found = [
+        (entry.line, phrase)
+        for entry in entries[1:]
+        for text in entry.translations
+        for phrase in AWKWARD
+        if phrase in text.lower()
+    ]
+    assert found == []
+
+
+def test_a_skipped_count_names_what_was_skipped(entries: list[Entry]) -> None:
+    with translation.override("vi"):
+        text = admin_summaries.skipped_text(
+            [admin_summaries.Group(label="số không hợp lệ", reason="x", count=2)]
+        )
+    assert text == "bỏ qua 2 mục: số không hợp lệ"
+
+
+def test_the_no_result_filter_reads_after_djangos_by(entries: list[Entry]) -> None:
+    with translation.override("vi"):
+        title = str(NoResultAfterFilter.title)
+        heading = gettext_django(" By %(filter_title)s ") % {"filter_title": title}
+    assert heading.strip() == "Bởi thời gian chưa có kết quả"
+
+
+@pytest.mark.parametrize("kind", list(CallKind))
+def test_a_call_kind_label_fits_a_change_list_column(kind: CallKind) -> None:
+    with translation.override("vi"):
+        label = str(kind.label)
+    assert len(label) <= 12, label
+
+
+def test_an_event_title_says_its_outcome_in_vietnamese() -> None:
+    event = CallbackEvent(
+        source=EventSource.CALLBACK,
+        outcome=EventOutcome.APPLIED,
+        received_at=dt.datetime(2026, 12, 3, 9, 30, tzinfo=dt.UTC),
+    )
+    with translation.override("vi"):
+        title = str(event)
+    assert title.endswith("(Đã áp dụng)"), title
+    assert "applied" not in title

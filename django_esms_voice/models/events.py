@@ -86,7 +86,8 @@ class CallbackEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_source_display()} {self.received_at:%Y-%m-%d %H:%M:%S} ({self.outcome})"
+        when = f"{self.received_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_source_display()} {when} ({self.get_outcome_display()})"
 
     @classmethod
     def insert_fields(cls) -> tuple[models.Field[Any, Any], ...]:
