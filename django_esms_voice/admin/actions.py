@@ -17,6 +17,7 @@ from .. import services
 from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
 from ..states import CLAIMABLE, RETRYABLE
+from .audit import log_call_ids, log_calls
 from .confirmation import confirmation_page, is_confirmed
 from .permissions import can_create_calls, can_place_calls
 from .summaries import (
@@ -71,6 +72,7 @@ def place_now(
         )
     ids = list(pending.values_list("pk", flat=True))
     sent = services.enqueue_calls(ids)
+    log_call_ids(request, ids, gettext("Placed now from the call list."))
     modeladmin.message_user(
         request,
         sentence(queued_text(len(ids)), skipped_text(skipped)),
@@ -141,6 +143,8 @@ def retry_calls(
             count_in(refused, "retried", _("already retried"), _("Already retried."), call)
         else:
             count_in(refused, "invalid", _("invalid values"), str(error.message), call)
+    message = gettext("Created from the call list as the retry of a rejected or failed call.")
+    log_calls(request, report.created, message, added=True)
     created = len(report.created)
     modeladmin.message_user(
         request,
@@ -157,7 +161,9 @@ def cancel_calls(
     queryset: models.QuerySet[VoiceCall],
 ) -> None:
     """Cancel calls not sent yet; a call already on its way to eSMS cannot be called back."""
-    canceled = len(services.cancel_calls(queryset))
+    canceled_calls = services.cancel_calls(queryset)
+    log_calls(request, canceled_calls, gettext("Canceled from the call list."))
+    canceled = len(canceled_calls)
     skipped = queryset.count() - canceled
     parts = [
         ngettext("%(count)d call canceled", "%(count)d calls canceled", canceled)
@@ -197,17 +203,20 @@ def refresh_calls(
         return
     refreshed = changed = unknown = 0
     failures: list[str] = []
+    asked: list[VoiceCall] = []
     for call in known:
         try:
             event = services.refresh_status(call)
         except (EsmsApiError, EsmsTransportError, EsmsSettingsError) as exc:
             failures.append(f"{call.phone}: {exc}")
             continue
+        asked.append(call)
         if event is None:
             unknown += 1
             continue
         refreshed += 1
         changed += event.old_status != event.new_status
+    log_calls(request, asked, gettext("Status asked of eSMS from the call list."))
     not_sent = queryset.count() - count
     parts = [
         ngettext(

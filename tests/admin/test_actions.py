@@ -154,12 +154,14 @@ def test_refresh_asks_esms_about_calls_it_has(no_place: Client) -> None:
 @pytest.mark.parametrize(
     ("action", "status", "done"),
     [
+        ("place_now", CallStatus.PENDING, "calls queued"),
         ("retry_calls", CallStatus.REJECTED, "calls queued"),
         ("cancel_calls", CallStatus.PENDING, "calls canceled"),
     ],
 )
-def test_retry_and_cancel_make_as_many_queries_for_twenty_calls_as_for_two(
+def test_the_actions_make_as_many_queries_for_twenty_calls_as_for_two(
     op: Client,
+    apply_async: mock.Mock,
     action: str,
     status: str,
     done: str,
