@@ -56,7 +56,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         "status_badge",
         "ivr_pressed",
         "duration",
-        "price",
+        "charged",
         "created_at",
         "updated_at",
     )
@@ -94,7 +94,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         "call_status",
         "duration",
         "ivr_pressed",
-        "price",
+        "charged",
         "sent_result",
         "cid",
         "send_status",
@@ -142,7 +142,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
                     "call_status",
                     "duration",
                     "ivr_pressed",
-                    "price",
+                    "charged",
                     "sent_result",
                     "cid",
                     "send_status",
@@ -182,6 +182,10 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         """A call is never edited (cancel or retry it); the change permission runs actions."""
         return obj is None and super().has_change_permission(request)
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """A call is a record of money spent: never deleted here, not even by a superuser."""
+        return False
+
     def has_place_voicecall_permission(self, request: HttpRequest) -> bool:
         """Whether the user may spend eSMS credit (the money-spending actions)."""
         return can_place_calls(request.user)
@@ -209,6 +213,10 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
     @admin.display(description=_("script variables"))
     def shown_variables(self, call: VoiceCall) -> str:
         return display.script_values(call)
+
+    @admin.display(description=VoiceCall._meta.get_field("price").verbose_name)
+    def charged(self, call: VoiceCall) -> str:
+        return display.price(call)
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, call: VoiceCall) -> SafeString:
@@ -251,7 +259,13 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
             if confirmation is not None:
                 return confirmation
         # A GET, or an invalid form: Django's add form, with the errors on their fields.
-        extra = {"title": gettext("Place a call"), **(extra_context or {})}
+        # No "Save and continue editing": a placed call is never edited. "Save and add another"
+        # stays: it confirms like Save, then comes back to an empty form for the next call.
+        extra = {
+            "title": gettext("Place a call"),
+            "show_save_and_continue": False,
+            **(extra_context or {}),
+        }
         return super().add_view(request, form_url, extra)
 
     def save_model(self, request: HttpRequest, obj: VoiceCall, form: Any, change: bool) -> None:

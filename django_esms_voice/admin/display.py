@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.utils import formats, timezone
 from django.utils.functional import Promise
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import secrecy
 from ..esms.protocol import RESULT_FIELDS
 from ..models import CallbackEvent, VoiceCall
+from ..money import format_dong
 from ..states import Hold, status_label
 
 #: Callback events shown on a call's page (inline and timeline), newest first.
@@ -49,6 +51,11 @@ def script_values(call: VoiceCall) -> str:
     return " | ".join(str(value) for value in call.variables) or "-"
 
 
+def price(call: VoiceCall) -> str:
+    """What eSMS charged for the call in whole đồng ("1.500 ₫"), a dash while unknown."""
+    return "-" if call.price is None else format_dong(call.price)
+
+
 def status_badge(call: VoiceCall) -> SafeString:
     """The call's status as a coloured badge (admin.css has one colour per status).
 
@@ -71,10 +78,20 @@ def result_summary(event: CallbackEvent) -> str:
     """Return the parsed result fields that carry a value: SendStatus=5, CallStatus=ANSWERED..."""
     parsed = event.parsed or {}
     return ", ".join(
-        f"{RESULT_FIELDS[key]}={parsed[key]}"
+        f"{RESULT_FIELDS[key]}={_summary_value(key, parsed[key])}"
         for key in SUMMARY_FIELDS
         if parsed.get(key) not in (None, "")
     )
+
+
+def _summary_value(key: str, value: Any) -> str:
+    """A parsed result value as shown: the price in đồng, anything else as received."""
+    if key == "price":
+        try:
+            return format_dong(value)
+        except (ArithmeticError, ValueError):  # not a number: shown as received
+            pass
+    return str(value)
 
 
 def status_change(event: CallbackEvent) -> str:

@@ -53,7 +53,6 @@ def test_the_list_shows_status_badges_filters_and_the_placing_links(admin_client
         "retry_calls",
         "cancel_calls",
         "refresh_calls",
-        "delete_selected",
     }
 
 
