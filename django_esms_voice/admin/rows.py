@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import services
 from ..esms.phone import restore_leading_zero
+from ..options import CallKind
 
 #: At most this many rows per "call many numbers" run, and objects per host-model action.
 MAX_ROWS = 5000
@@ -214,9 +215,14 @@ def _row(line: int, text: str, cells: Sequence[str]) -> Row:
 def check_rows(rows: Iterable[Row], options: Mapping[str, Any]) -> list[Row]:
     """Check every row with these options (services.check_calls); a repeated number is refused.
 
-    options["frequency_cap"], if any, is the new campaign's calls per number.
+    options["frequency_cap"], if any, is the new campaign's calls per number. A recording
+    call reads no variables: a row's next columns (a name, as in the form's example) are not
+    sent, and the row's note says so.
     """
     checked = list(rows)
+    if options.get("kind", CallKind.RECORD) != CallKind.TEMPLATE:
+        for row in checked:
+            _unused_columns(row)
     shared = {name: value for name, value in options.items() if name != "frequency_cap"}
     given = [{**shared, "phone": row.phone, "variables": row.variables} for row in checked]
     results = services.check_calls(given, frequency_cap=options.get("frequency_cap"))
@@ -229,3 +235,12 @@ def check_rows(rows: Iterable[Row], options: Mapping[str, Any]) -> list[Row]:
         else:
             row.fields = {name: result.values[name] for name in values}
     return checked
+
+
+def _unused_columns(row: Row) -> None:
+    """Take a recording call's row's variables out, and say on its note they are not read."""
+    unused = ", ".join(value for value in row.variables if value)
+    row.variables = []
+    if unused:
+        note = gettext("the recording is the same for everyone, “%(values)s” is not read out")
+        row.note = "; ".join(filter(None, [row.note, note % {"values": unused[:60]}]))

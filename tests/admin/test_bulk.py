@@ -117,12 +117,34 @@ def test_call_many_reads_a_csv_with_a_header_and_its_line_numbers(op: Client) ->
 def test_call_many_refuses_options_that_esms_would(op: Client) -> None:
     response = op.post(reverse(CALL_MANY), many_data(numbers=PHONE, ivr_key="1"))
     assert "give both or neither" in str(response.context["form"].errors["ivr_key"])
-    response = op.post(reverse(CALL_MANY), many_data(numbers=f"{PHONE}, An"))
-    [row] = response.context["invalid"]
-    assert "belong to text-to-speech script calls" in row.error
     response = op.post(reverse(CALL_MANY), many_data())
     assert "Paste some numbers or upload a CSV file." in str(response.context["form"].errors)
     assert not VoiceCall.objects.exists()
+
+
+def test_the_forms_own_example_is_a_recording_call_whose_name_column_is_not_read_out(
+    op: Client, apply_async: mock.Mock, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    # The placeholder, pasted under the default kind (a recording): called, and told why the
+    # name goes nowhere, rather than every row refused.
+    url = reverse(CALL_MANY)
+    form = op.get(url).context["form"]
+    example = form.fields["numbers"].widget.attrs["placeholder"]
+    assert form["kind"].initial == "record"
+    response = op.post(url, many_data(numbers=f"{example}\n{OTHER},\n{PHONE[:-1]}5, Binh, 1"))
+    assert response.context["invalid"] == []
+    assert [(r.fields["phone"], r.fields["variables"]) for r in response.context["valid"]] == [
+        (PHONE, []),
+        (OTHER, []),
+        (PHONE[:-1] + "5", []),
+    ]
+    html = response.content.decode()
+    assert f"Row 1: the recording is the same for everyone, “An” is not read out ({PHONE})." in html
+    assert "“Binh, 1” is not read out" in html
+    assert "Row 2:" not in html  # nothing after the number: nothing to say
+    with django_capture_on_commit_callbacks(execute=True):
+        op.post(url, {"payload": response.context["payload"]})
+    assert [c.variables for c in VoiceCall.objects.order_by("pk")] == [[], [], []]
 
 
 def test_a_forged_or_borrowed_preview_creates_nothing(op: Client, operator: User) -> None:
