@@ -62,6 +62,45 @@ def test_until_done_works_through_a_backlog_larger_than_a_batch(django_capture_o
 
 
 @pytest.mark.django_db
+def test_until_done_keeps_polling_past_a_call_esms_does_not_know_yet(settings):
+    from django_esms_voice.backends import LOCMEM_BACKEND
+    from django_esms_voice.testing import script_status
+
+    settings.ESMS_VOICE = {**KEYS, "BACKEND": LOCMEM_BACKEND, "POLL_AFTER": 900}
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    polled_at = [None, long_ago - dt.timedelta(minutes=1), long_ago, long_ago]
+    unknown, failing, first, second = VoiceCall.objects.bulk_create(
+        VoiceCall(
+            kind="record",
+            template_id="1",
+            phone="0901888484",
+            status=CallStatus.ACCEPTED,
+            smsid=f"5e1ec7ed-0000-4000-8000-00000000000{n}",
+            submitted_at=long_ago,
+            last_polled_at=polled_at[n],  # asked first: 105, then a poll that fails
+        )
+        for n in range(4)
+    )
+    script_status(failing, code="99")
+    script_status(first, status="answered", duration=20)
+    script_status(second, status="no_answer")
+    out = StringIO()
+
+    call_command("esms_voice_sweep", "--batch-size", "1", "--until-done", stdout=out)
+
+    statuses = {c.pk: c.status for c in VoiceCall.objects.all()}
+    assert statuses == {
+        unknown.pk: CallStatus.ACCEPTED,  # both asked again by a later sweep
+        failing.pk: CallStatus.ACCEPTED,
+        first.pk: CallStatus.ANSWERED,
+        second.pk: CallStatus.NO_ANSWER,
+    }
+    assert "(1 poll errors)" in out.getvalue()
+    assert "Pass 5:" in out.getvalue()  # one poll a pass, then a pass that finds nothing
+    assert "Pass 6:" not in out.getvalue()
+
+
+@pytest.mark.django_db
 def test_a_call_left_alone_by_the_sweep_stays_pending():
     VoiceCall.objects.create(kind="record", template_id="1", phone="0901888484")
     with mock.patch("django_esms_voice.tasks.place_call_task.apply_async") as apply_async:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ..backends import get_backend
 from ..esms.payloads import CallResult, normalize_smsid
+from ..esms.protocol import describe_code
 from ..esms.redaction import redact_for_call
 from ..exceptions import EsmsNotFoundYet
 from ..models import CallbackEvent, EventOutcome, EventSource, VoiceCall
@@ -283,13 +284,16 @@ def _parsed(result: CallResult) -> dict[str, Any]:
 
 
 def refresh_status(call: VoiceCall) -> CallbackEvent | None:
-    """Ask eSMS for a call's state and apply it; None when eSMS does not know it yet (105)."""
+    """Ask eSMS for a call's state and store its answer, applied; None if the call is gone.
+
+    A 105 (eSMS does not know the call yet) is stored too, changing nothing on the call.
+    """
     if not call.smsid:
         return None
     try:
         result = get_backend().get_send_status(call.smsid)
-    except EsmsNotFoundYet:
-        return None
+    except EsmsNotFoundYet as exc:
+        return _record_not_known_yet(call, exc)
     return record_result(
         call_uuid=call.uuid,
         source=EventSource.POLL,
@@ -297,3 +301,24 @@ def refresh_status(call: VoiceCall) -> CallbackEvent | None:
         result=result,
         authoritative=True,
     )
+
+
+def _record_not_known_yet(call: VoiceCall, exc: EsmsNotFoundYet) -> CallbackEvent | None:
+    """Store a poll eSMS answered 105: staff see it was asked; the call's status stays."""
+    answer = exc.data or {"CodeResponse": exc.code}  # the locmem backend keeps no answer
+    event = CallbackEvent(
+        call_id=call.uuid,
+        source=EventSource.POLL,
+        raw=_storable(redact_for_call(json.dumps(answer, default=str), call.uuid)[:MAX_RAW_LENGTH]),
+        # No outcome says "not known yet": nothing was applied, as for a repeated answer.
+        outcome=EventOutcome.DUPLICATE,
+        error=f"{exc.code}: {describe_code(exc.code).description}",
+    )
+    with transaction.atomic():
+        status = VoiceCall.objects.filter(uuid=call.uuid).values_list("status", flat=True).first()
+        if status is None:
+            return None
+        event.old_status = event.new_status = status
+        _insert_event(event)
+    _announce_after_commit(event)
+    return event

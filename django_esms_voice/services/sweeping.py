@@ -58,6 +58,13 @@ class SweepReport:
     polled: int = 0
     poll_errors: int = 0
     completed: int = 0
+    #: The status polls sent, whatever eSMS answered (a result, 105, or an error).
+    asked: int = 0
+
+    def more_left(self, batch_size: int) -> bool:
+        """Whether another pass may find more: something moved, or a kind filled its batch."""
+        full = batch_size in (self.asked, len(self.expired))
+        return bool(self.requeued or self.recovered or full)
 
     def _counts(self) -> dict[str, int]:
         """Return the numbers the summary line shows."""
@@ -134,6 +141,7 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE)
     idempotency.purge_expired(now, batch_size=batch_size)
     report.completed = campaigns.complete_campaigns(now=now)
     account.probe_balance(now=now)  # at most one GetBalance per BALANCE_PROBE_INTERVAL
+    report.asked = len(to_poll)
     for call in to_poll:  # network I/O after the commit, never under the row locks
         try:
             event = refresh_status(call)

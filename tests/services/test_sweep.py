@@ -186,12 +186,18 @@ def test_sweep_leaves_a_call_esms_does_not_know_yet(sim: EsmsSimulator, settings
 
     report = services.sweep(now=now)
 
-    assert (report.polled, report.poll_errors) == (0, 0)
+    assert (report.polled, report.poll_errors) == (1, 0)
     assert [r.code for r in status_requests(sim)] == ["105"]
     call.refresh_from_db()
     assert call.status == CallStatus.ACCEPTED  # not an error: ask again later
     assert (call.last_error_code, call.last_polled_at) == ("", now)
-    assert not CallbackEvent.objects.exists()
+    # Staff see that eSMS was asked and did not know the call yet; nothing was applied.
+    [event] = CallbackEvent.objects.all()
+    assert (event.call_id, event.source) == (call.uuid, EventSource.POLL)
+    assert (event.old_status, event.new_status) == (CallStatus.ACCEPTED, CallStatus.ACCEPTED)
+    assert event.outcome not in (EventOutcome.INVALID, EventOutcome.ERROR)  # nothing to reprocess
+    assert '"CodeResponse": "105"' in event.raw
+    assert event.error == "105: Call not known to eSMS yet; ask again later"
     # Not asked again before POLL_AFTER has passed once more.
     services.sweep(now=now + dt.timedelta(seconds=1))
     assert len(status_requests(sim)) == 1

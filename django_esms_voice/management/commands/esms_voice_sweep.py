@@ -48,7 +48,6 @@ class Command(TranslatedCommand):
             except EsmsVoiceError as exc:
                 raise CommandError(str(exc)) from None
             self.stdout.write(_("Pass %(n)d: %(report)s") % {"n": passes, "report": report})
-            busy = report.requeued or report.recovered or report.polled == batch_size
-            if not until_done or not busy:
+            if not until_done or not report.more_left(batch_size):
                 break
         self.stdout.write(self.style.SUCCESS(_("Sweep finished.")))
