@@ -153,6 +153,11 @@ OWN_ERRORS: tuple[Explanation, ...] = (
     ),
 )
 
+#: Refusals a retry repeats as it is: the retry copies the call, so a wrong recording or script
+#: id (106, 104) is refused again, and the account's refusals (101, 102, 140) stay until someone
+#: fixes the account. The retry confirmation warns before any of them is placed again.
+REFUSED_AGAIN_ON_RETRY = frozenset({"101", "102", "104", "106", "140"})
+
 ERRORS: dict[str, Explanation] = {
     **{
         code: Explanation(code, RESULT_CODES[code].description, advice)

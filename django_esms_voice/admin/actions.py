@@ -6,14 +6,18 @@ Placing needs the ``esms_voice.place_voicecall`` permission; retrying (new calls
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import services
+from ..errors import REFUSED_AGAIN_ON_RETRY, explain
 from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
 from ..states import CLAIMABLE, RETRYABLE
@@ -135,6 +139,7 @@ def retry_calls(
             skipped=skipped,
             confirm_label=ngettext("Yes, retry %(count)d call", "Yes, retry %(count)d calls", count)
             % {"count": count},
+            reasons=refusal_reasons(eligible),
         )
     report = services.retry_calls(retryable, created_by=request.user)  # each once: it checks
     refused: dict[str, Group] = {}
@@ -152,6 +157,28 @@ def retry_calls(
         messages.SUCCESS if created else messages.WARNING,
     )
     return None
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why some of the calls to retry were refused or failed, and whether a retry can succeed."""
+
+    code: str
+    meaning: str
+    advice: str
+    count: int
+    refused_again: bool
+
+
+def refusal_reasons(calls: models.QuerySet[VoiceCall]) -> list[Reason]:
+    """Group the calls by last error, explained, those a retry repeats first (one query)."""
+    rows = calls.order_by().values_list("last_error_code").annotate(n=Count("pk"))
+    reasons = []
+    for code, count in rows:
+        explained = explain(code)
+        again = code in REFUSED_AGAIN_ON_RETRY
+        reasons.append(Reason(code, str(explained.meaning), str(explained.advice), count, again))
+    return sorted(reasons, key=lambda r: (not r.refused_again, -r.count, r.code))
 
 
 @admin.action(description=_("Cancel the selected pending calls"), permissions=["change"])

@@ -43,6 +43,7 @@ def confirmation_page(
     eligible: Sequence[Any],
     skipped: Sequence[Group],
     confirm_label: str,
+    reasons: Sequence[Any] = (),
 ) -> TemplateResponse:
     """Render a page like Django's delete confirmation: what will happen, what is skipped."""
     opts = modeladmin.model._meta
@@ -60,6 +61,8 @@ def confirmation_page(
         "more_eligible": max(count - len(eligible), 0),
         "skipped": skipped,
         "confirm_label": confirm_label,
+        "reasons": reasons,
+        "refused_again": sum(r.count for r in reasons if r.refused_again),
         **spending_context(count),
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across") == "1",

@@ -178,3 +178,27 @@ def test_the_actions_make_as_many_queries_for_twenty_calls_as_for_two(
         return len(queries)
 
     assert queries_for(20, "0901") == queries_for(2, "0912")
+
+
+def test_the_retry_confirmation_says_why_and_warns_before_a_refusal_it_would_repeat(
+    op: Client, apply_async: mock.Mock
+) -> None:
+    no_recording = make_call(status=CallStatus.REJECTED, last_error_code="106")
+    wrong_number = make_call(phone=OTHER, status=CallStatus.REJECTED, last_error_code="108")
+    timed_out = make_call(phone=THIRD, status=CallStatus.ERROR, last_error_code="EsmsTimeout")
+    response = run_action(op, "retry_calls", [no_recording, wrong_number, timed_out])
+    html = response.content.decode()
+    assert "1 of these calls was refused for a reason a retry does not fix by itself" in html
+    reasons = html.split('<ul class="esms-voice-reasons">')[1].split("</ul>")[0]
+    assert reasons.index("106:") < reasons.index("108:")  # what a retry repeats comes first
+    assert "Check the recording&#x27;s id" in reasons or "Check the recording's id" in reasons
+    assert "eSMS did not answer in time" in reasons
+
+
+def test_no_warning_when_every_refusal_can_succeed_on_a_retry(
+    op: Client, apply_async: mock.Mock
+) -> None:
+    wrong_number = make_call(status=CallStatus.REJECTED, last_error_code="108")
+    html = run_action(op, "retry_calls", [wrong_number]).content.decode()
+    assert "esms-voice-reasons" in html
+    assert "a retry does not fix by itself" not in html

@@ -283,9 +283,9 @@ def test_the_admin_speaks_vietnamese(admin_client: Client, settings: Any) -> Non
     assert "Gọi ngay các cuộc gọi đang chờ đã chọn" in html  # place_now
     assert "Gọi nhiều số" in html
     assert ">Đã nghe máy</span>" in html  # the status badge
-    assert "không có kết quả sau" in html  # a filter's title
+    assert "thời gian chưa có kết quả" in html  # a filter's title
     html = admin_client.get(reverse("admin:esms_voice_voicecall_add")).content.decode()
-    assert "Thực hiện một cuộc gọi" in html
+    assert "Gọi điện" in html
 
 
 def test_a_partial_uuid_finds_nothing(admin_client: Client) -> None:
