@@ -2,7 +2,8 @@
 
 It runs under tests.browser.settings (the shop app of the example project installed). A plain
 run of the suite (tests.settings) starts it in a pytest subprocess with those settings, so
-``make test`` runs it too. Screenshots go to test-artifacts/browser/; their paths are printed
+``make test`` runs it too. Screenshots go to test-artifacts/browser/django-<major.minor>/, one
+folder per Django version so that the tox envs' runs sit side by side; their paths are printed
 at the end of the run.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from django.apps import apps
 from django.db import connections
@@ -30,7 +32,8 @@ from tests.integration.conftest import (  # noqa: F401
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
+#: One folder per Django version: each tox env's screenshots are kept, to be compared.
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser" / "django-{}.{}".format(*django.VERSION[:2])
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -103,7 +106,7 @@ def page(require_chromium: str, locale: str) -> Iterator[Any]:
 
 @pytest.fixture
 def screenshot(page: Any, request: pytest.FixtureRequest) -> Callable[[str], Path]:
-    """Save a full-page screenshot as test-artifacts/browser/<test>/<name>.png."""
+    """Save a full-page screenshot as test-artifacts/browser/django-<x.y>/<test>/<name>.png."""
     directory = ARTIFACTS / request.node.name
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
