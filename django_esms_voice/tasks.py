@@ -10,6 +10,7 @@ from celery.app.task import Task
 from . import services
 from .schedule import PURGE_TASK, SWEEP_TASK
 from .services.enqueueing import ENQUEUE_TASK, PLACE_TASK
+from .services.refreshing import REFRESH_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,13 @@ def place_call_task(self: Task, call_id: int) -> str | None:
 def enqueue_calls_task(call_ids: list[int], urgent: bool | None = None) -> int:
     """Publish the place task of each call of a large batch, off the creating request."""
     return services.enqueue_calls(call_ids, fan_out=False, urgent=urgent)
+
+
+@shared_task(name=REFRESH_TASK, ignore_result=True)
+def refresh_statuses_task(call_ids: list[int]) -> str:
+    """Ask eSMS about the calls an operator selected, off the admin's request."""
+    report = services.refresh_statuses(call_ids)
+    return f"asked {report.asked}, changed {report.changed}, failed {report.failed}"
 
 
 @shared_task(name=SWEEP_TASK, ignore_result=True)

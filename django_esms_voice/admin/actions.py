@@ -18,7 +18,6 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import services
 from ..errors import REFUSED_AGAIN_ON_RETRY, explain
-from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
 from ..states import CLAIMABLE, RETRYABLE
 from .audit import log_call_ids, log_calls
@@ -217,7 +216,7 @@ def refresh_calls(
     request: HttpRequest,
     queryset: models.QuerySet[VoiceCall],
 ) -> None:
-    """Ask eSMS (GetSendStatus, free of charge) for the state of calls it has."""
+    """Have a worker ask eSMS (GetSendStatus, free) about the calls it has; no wait here."""
     known = queryset.exclude(smsid="")
     count = known.count()
     if count > REFRESH_LIMIT:
@@ -228,40 +227,26 @@ def refresh_calls(
             messages.ERROR,
         )
         return
-    refreshed = changed = unknown = 0
-    failures: list[str] = []
-    asked: list[VoiceCall] = []
-    for call in known:
-        try:
-            event = services.refresh_status(call)
-        except (EsmsApiError, EsmsTransportError, EsmsSettingsError) as exc:
-            failures.append(f"{call.phone}: {exc}")
-            continue
-        asked.append(call)
-        if event is None:
-            unknown += 1
-            continue
-        refreshed += 1
-        changed += event.old_status != event.new_status
-    log_calls(request, asked, gettext("Status asked of eSMS from the call list."))
+    ids = list(known.values_list("pk", flat=True))
+    if not services.enqueue_refresh(ids):
+        modeladmin.message_user(
+            request,
+            gettext("The queue did not answer: nothing was asked of eSMS. Try again in a moment."),
+            messages.ERROR,
+        )
+        return
+    log_call_ids(request, ids, gettext("Status asked of eSMS from the call list."))
     not_sent = queryset.count() - count
     parts = [
         ngettext(
-            "%(count)d call refreshed from eSMS (%(changed)d changed)",
-            "%(count)d calls refreshed from eSMS (%(changed)d changed)",
-            refreshed,
+            "%(count)d call will be asked of eSMS by a worker: its status changes here within "
+            "a minute",
+            "%(count)d calls will be asked of eSMS by a worker: their statuses change here "
+            "within a minute",
+            count,
         )
-        % {"count": refreshed, "changed": changed}
+        % {"count": count}
     ]
-    if unknown:
-        parts.append(
-            ngettext(
-                "%(count)d not known to eSMS yet",
-                "%(count)d not known to eSMS yet",
-                unknown,
-            )
-            % {"count": unknown}
-        )
     if not_sent:
         parts.append(
             ngettext(
@@ -271,11 +256,6 @@ def refresh_calls(
             )
             % {"count": not_sent}
         )
-    modeladmin.message_user(request, sentence(*parts), messages.SUCCESS)
-    if failures:
-        modeladmin.message_user(
-            request,
-            gettext("eSMS could not be asked about: %(calls)s")
-            % {"calls": "; ".join(failures[:5])},
-            messages.ERROR,
-        )
+    modeladmin.message_user(
+        request, sentence(*parts), messages.SUCCESS if count else messages.WARNING
+    )

@@ -30,6 +30,7 @@ from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, enqueue_calls, is_urgent
 from .judging import FINGERPRINTS_KEPT, result_fingerprint
 from .operators import AlreadyRetried, Retries, retried, retry_call, retry_calls
 from .placing import PlaceResult, place_call, retry_delay
+from .refreshing import REFRESH_TASK, RefreshReport, enqueue_refresh, refresh_statuses
 from .reprocessing import (
     FAILED,
     NotReprocessable,
@@ -60,6 +61,7 @@ __all__ = [
     "MAX_RAW_LENGTH",
     "NO_RESULT",
     "PURGE_CHUNK_SIZE",
+    "REFRESH_TASK",
     "SWEEP_BATCH_SIZE",
     "AlreadyRetried",
     "BulkCallError",
@@ -68,6 +70,7 @@ __all__ = [
     "NotReprocessable",
     "PlaceResult",
     "PurgeReport",
+    "RefreshReport",
     "RepeatedPhone",
     "ReprocessReport",
     "Retries",
@@ -83,6 +86,7 @@ __all__ = [
     "create_calls",
     "create_campaign",
     "enqueue_calls",
+    "enqueue_refresh",
     "failed_events",
     "import_suppressions",
     "is_suppressed",
@@ -95,6 +99,7 @@ __all__ = [
     "purge",
     "record_result",
     "refresh_status",
+    "refresh_statuses",
     "reprocess_event",
     "reprocess_events",
     "result_fingerprint",

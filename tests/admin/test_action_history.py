@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from django_esms_voice import services
-from django_esms_voice.models import CallbackEvent, VoiceCall
+from django_esms_voice.models import VoiceCall
 from django_esms_voice.states import CallStatus
 from tests.admin.helpers import CHANGELIST, OTHER, THIRD, make_call
 
@@ -77,8 +77,7 @@ def test_cancel_logs_only_the_calls_it_canceled(no_place: Client, viewer: User) 
 def test_refresh_logs_the_calls_esms_was_asked_about(no_place: Client, viewer: User) -> None:
     known = make_call(status=CallStatus.ACCEPTED, smsid="SMS-1")
     unsent = make_call(phone=OTHER)
-    event = CallbackEvent(old_status=CallStatus.ACCEPTED, new_status=CallStatus.ANSWERED)
-    with mock.patch.object(services, "refresh_status", return_value=event):
+    with mock.patch.object(services, "enqueue_refresh", return_value=True):
         confirm(no_place, "refresh_calls", [known, unsent])
     message = "Status asked of eSMS from the call list."
     assert history() == {str(known.pk): (viewer.pk, CHANGE, message)}

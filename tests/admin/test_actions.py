@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_esms_voice import services
-from django_esms_voice.models import CallbackEvent, VoiceCall
+from django_esms_voice.models import VoiceCall
 from django_esms_voice.states import CallStatus
 from tests.admin.helpers import (
     CHANGELIST,
@@ -139,15 +139,30 @@ def test_cancel_cancels_pending_calls_only(no_place: Client) -> None:
     assert (pending.status, accepted.status) == (CallStatus.CANCELED, CallStatus.ACCEPTED)
 
 
-def test_refresh_asks_esms_about_calls_it_has(no_place: Client) -> None:
+def test_refresh_hands_the_polls_to_a_worker_instead_of_asking_in_the_request(
+    no_place: Client,
+) -> None:
     known = make_call(status=CallStatus.ACCEPTED, smsid="SMS-1")
     unsent = make_call(phone=OTHER)
-    event = CallbackEvent(old_status=CallStatus.ACCEPTED, new_status=CallStatus.ANSWERED)
-    with mock.patch.object(services, "refresh_status", return_value=event) as refresh:
+    with (
+        mock.patch.object(services, "refresh_status") as asked_here,
+        mock.patch.object(services, "enqueue_refresh", return_value=True) as enqueue,
+    ):
         response = run_action(no_place, "refresh_calls", [known, unsent], post="yes")
-    assert [c.args[0].pk for c in refresh.call_args_list] == [known.pk]
+    assert asked_here.call_args_list == []  # no GetSendStatus inside the admin's request
+    assert enqueue.call_args_list == [mock.call([known.pk])]
     assert messages_of(response) == [
-        "1 call refreshed from eSMS (1 changed), 1 skipped: not sent to eSMS yet."
+        "1 call will be asked of eSMS by a worker: its status changes here within a minute, "
+        "1 skipped: not sent to eSMS yet."
+    ]
+
+
+def test_refresh_says_so_when_the_queue_does_not_answer(no_place: Client) -> None:
+    known = make_call(status=CallStatus.ACCEPTED, smsid="SMS-1")
+    with mock.patch.object(services, "enqueue_refresh", return_value=False):
+        response = run_action(no_place, "refresh_calls", [known], post="yes")
+    assert messages_of(response) == [
+        "The queue did not answer: nothing was asked of eSMS. Try again in a moment."
     ]
 
 
