@@ -32,6 +32,7 @@ class EventOutcome(models.TextChoices):
     MISMATCH = "mismatch", _("ReferenceId does not match the call")
     INVALID = "invalid", _("Invalid")
     ERROR = "error", _("Error while processing")
+    NOT_KNOWN_YET = "not_known_yet", _("Not known to eSMS yet")  # a poll answered 105
 
 
 class CallbackEvent(models.Model):

@@ -310,8 +310,7 @@ def _record_not_known_yet(call: VoiceCall, exc: EsmsNotFoundYet) -> CallbackEven
         call_id=call.uuid,
         source=EventSource.POLL,
         raw=_storable(redact_for_call(json.dumps(answer, default=str), call.uuid)[:MAX_RAW_LENGTH]),
-        # No outcome says "not known yet": nothing was applied, as for a repeated answer.
-        outcome=EventOutcome.DUPLICATE,
+        outcome=EventOutcome.NOT_KNOWN_YET,
         error=f"{exc.code}: {describe_code(exc.code).description}",
     )
     with transaction.atomic():

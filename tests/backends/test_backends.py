@@ -420,7 +420,9 @@ def test_refresh_status_goes_through_the_backend(locmem: list[Any]) -> None:
     call = services.create_call(enqueue=False, phone=PHONE, template_id="rec-1")
     services.place_call(call.pk)
     call.refresh_from_db()
-    assert services.refresh_status(call) is None  # 105: not known yet
+    unknown = services.refresh_status(call)  # 105: not known yet, stored, nothing changed
+    assert unknown is not None
+    assert unknown.outcome == EventOutcome.NOT_KNOWN_YET
     testing.script_status(call, status="answered", duration=21)
     event = services.refresh_status(call)
     assert event is not None

@@ -195,7 +195,7 @@ def test_sweep_leaves_a_call_esms_does_not_know_yet(sim: EsmsSimulator, settings
     [event] = CallbackEvent.objects.all()
     assert (event.call_id, event.source) == (call.uuid, EventSource.POLL)
     assert (event.old_status, event.new_status) == (CallStatus.ACCEPTED, CallStatus.ACCEPTED)
-    assert event.outcome not in (EventOutcome.INVALID, EventOutcome.ERROR)  # nothing to reprocess
+    assert event.outcome == EventOutcome.NOT_KNOWN_YET  # nothing to reprocess, and said so
     assert '"CodeResponse": "105"' in event.raw
     assert event.error == "105: Call not known to eSMS yet; ask again later"
     # Not asked again before POLL_AFTER has passed once more.
