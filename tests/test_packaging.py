@@ -111,3 +111,14 @@ def test_the_readme_is_a_pypi_page(metadata: Message) -> None:
     assert "django-esms-voice[redis,postgres]" in readme
     assert "example_project/config/celery.py" not in readme  # not in the wheel
     assert metadata.get_payload().strip().startswith("# django-esms-voice")
+
+
+def test_the_vietnamese_readme_follows_the_same_order_and_links() -> None:
+    readme = (ROOT / "README.vi.md").read_text("utf-8")
+    # Shown on GitHub and linked from PyPI: links must work outside the repository too.
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    assert targets
+    assert [t for t in targets if not t.startswith(("https://", "http://", "mailto:"))] == []
+    assert readme.index("## Cài vào dự án của bạn") < readme.index("make demo")
+    assert "celery -A yourproject worker" in readme  # your project's package, not ours
+    assert "app.autodiscover_tasks()" in readme  # the Celery app, which the wheel does not ship
