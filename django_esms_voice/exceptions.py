@@ -15,14 +15,20 @@ class EsmsVoiceError(Exception):
 
     #: Whether sending the same request again (same RequestId) may succeed.
     retryable: bool = False
+    #: The error code a call keeps when this error stops it: errors.ERRORS explains each one.
+    code: str = ""
 
 
 class EsmsSettingsError(EsmsVoiceError, ImproperlyConfigured):
     """The ESMS_VOICE setting is missing a value or holds a wrong one; the message names it."""
 
+    code = "settings"
+
 
 class EsmsInputError(EsmsVoiceError, ValueError):
     """A call was refused before any request because one of its values is wrong."""
+
+    code = "invalid"
 
     def __init__(self, field: str, message: str | Promise) -> None:
         self.field = field
@@ -131,6 +137,7 @@ class EsmsTransportError(EsmsVoiceError):
     """The request may or may not have reached eSMS; resending with the same RequestId is safe."""
 
     retryable = True
+    code = "transport"
 
     def __init__(self, message: str, *, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -140,9 +147,13 @@ class EsmsTransportError(EsmsVoiceError):
 class EsmsTimeout(EsmsTransportError):
     """eSMS did not answer within the configured TIMEOUT."""
 
+    code = "timeout"
+
 
 class EsmsConnectionError(EsmsTransportError):
     """No connection to eSMS could be made or kept."""
+
+    code = "connection"
 
 
 class EsmsHTTPError(EsmsTransportError):
@@ -153,7 +164,10 @@ class EsmsHTTPError(EsmsTransportError):
         super().__init__(message, endpoint=endpoint)
         # 5xx, 408 and 429 are passing conditions; another 4xx means a wrong URL or request.
         self.retryable = status_code >= 500 or status_code in (408, 429)
+        self.code = "http_5xx" if status_code >= 500 else "http_4xx"
 
 
 class EsmsInvalidResponse(EsmsTransportError):
     """eSMS answered something that is not the documented JSON (an HTML error page, say)."""
+
+    code = "bad_response"

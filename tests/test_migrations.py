@@ -75,3 +75,49 @@ def test_the_calls_of_a_campaign_take_its_purpose_the_others_keep_the_default() 
         in_otp.pk: "transactional",
         alone.pk: "customer_care",
     }
+
+
+VOCABULARY = importlib.import_module("django_esms_voice.migrations.0015_error_code_vocabulary")
+
+
+@pytest.mark.django_db
+def test_class_names_stored_as_error_codes_become_the_vocabulary_and_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(VOCABULARY, "BATCH_SIZE", 2)  # several UPDATEs per code
+    stored = {
+        "EsmsTimeout": "timeout",
+        "EsmsConnectionError": "connection",
+        "EsmsInvalidResponse": "bad_response",
+        "EsmsTransportError": "transport",
+        "EsmsSettingsError": "settings",
+        "108": "108",
+        "no_result": "no_result",
+        "": "",
+    }
+    calls = {old_call("", last_error_code=old).pk: new for old, new in stored.items()}
+    calls.update({old_call("", last_error_code="EsmsTimeout").pk: "timeout" for _ in range(4)})
+    server = old_call(
+        "",
+        last_error_code="EsmsHTTPError",
+        last_error_message="gave up after 3 attempt(s): eSMS MakeCallRecord_V2: HTTP 502: 'x'",
+    )
+    client = old_call(
+        "",
+        last_error_code="EsmsHTTPError",
+        last_error_message="eSMS MakeCallRecord_V2: HTTP 404: '<html>Not Found</html>'",
+    )
+    calls.update({server.pk: "http_5xx", client.pk: "http_4xx"})
+    editor = SimpleNamespace(connection=connection)
+
+    VOCABULARY.class_names_to_codes(apps, editor)
+
+    assert dict(VoiceCall.objects.values_list("pk", "last_error_code")) == calls
+
+    VOCABULARY.codes_to_class_names(apps, editor)
+
+    codes = dict(VoiceCall.objects.values_list("pk", "last_error_code"))
+    assert (codes[server.pk], codes[client.pk]) == ("EsmsHTTPError", "EsmsHTTPError")
+    assert sorted(code for pk, code in codes.items() if pk not in (server.pk, client.pk)) == sorted(
+        [*stored, *["EsmsTimeout"] * 4]
+    )

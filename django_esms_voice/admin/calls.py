@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..errors import explain
 from ..esms.phone import normalize_phone
 from ..exceptions import InvalidPhoneNumber
 from ..models import VoiceCall
@@ -26,7 +27,7 @@ from .adding import PAYLOAD_FIELD, confirm_call, place_confirmed
 from .banner import resume_placement_view
 from .bulk import call_many_view
 from .events import CallbackEventInline
-from .filters import BatchFilter, CampaignFilter, NoResultAfterFilter
+from .filters import BatchFilter, CampaignFilter, ErrorCodeFilter, NoResultAfterFilter
 from .forms import PlaceCallForm, option_fieldsets
 from .host_action import call_objects_view
 from .lists import AdminCallQuerySet, EstimatedCountPaginator
@@ -57,6 +58,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         "ivr_pressed",
         "duration",
         "charged",
+        "error",
         "created_at",
         "updated_at",
     )
@@ -68,6 +70,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         CampaignFilter,
         BatchFilter,
         NoResultAfterFilter,
+        ErrorCodeFilter,
     )
     # The search box: get_search_results() matches these exactly, through their indexes.
     search_fields = ("phone", "smsid", "uuid")
@@ -221,6 +224,18 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, call: VoiceCall) -> SafeString:
         return display.status_badge(call)
+
+    @admin.display(description=_("error"))
+    def error(self, call: VoiceCall) -> SafeString | str:
+        if not call.last_error_code:
+            return ""
+        code = call.last_error_code
+        return format_html(
+            '<span title="{}">{}</span> <small class="esms-voice-error-code">{}</small>',
+            code,
+            explain(code).meaning,
+            code,
+        )
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

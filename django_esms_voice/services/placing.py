@@ -27,6 +27,7 @@ from django.utils import timezone
 from .. import policies, secrecy
 from ..backends import get_backend
 from ..conf import voice_settings
+from ..errors import error_code, short_message
 from ..esms.payloads import CallSubmission
 from ..esms.redaction import redact_for_call
 from ..exceptions import (
@@ -137,7 +138,7 @@ def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **e
     values: dict[str, Any] = {
         "status": new,
         "last_error_code": code[:32],
-        "last_error_message": redact_for_call(message, call.uuid),
+        "last_error_message": short_message(redact_for_call(message, call.uuid)),
         **extra,
     }
     if new in FINAL:
@@ -308,7 +309,7 @@ def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:
         _finish(call, CallStatus.REJECTED, code=exc.code, message=str(exc))
         return PlaceResult(CallStatus.REJECTED)
     except EsmsInputError as exc:
-        _finish(call, CallStatus.ERROR, code="invalid", message=str(exc))
+        _finish(call, CallStatus.ERROR, code=error_code(exc), message=str(exc))
         return PlaceResult(CallStatus.ERROR)
     except (EsmsTransportError, EsmsSettingsError) as exc:
         failure = exc
@@ -316,7 +317,7 @@ def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:
         _accept(call, submission)
         return PlaceResult(CallStatus.ACCEPTED)
 
-    code = type(failure).__name__
+    code = error_code(failure)
     if failure.retryable or isinstance(failure, EsmsSettingsError):
         if call.attempts < max_attempts:
             delay = retry_delay(call.attempts)

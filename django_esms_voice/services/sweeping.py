@@ -15,6 +15,7 @@ from django.utils.translation import gettext_noop
 
 from .. import policies
 from ..conf import voice_settings
+from ..errors import NO_RESULT as NO_RESULT  # services exports it
 from ..esms.redaction import redact_for_call
 from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
@@ -36,9 +37,6 @@ from .results import refresh_status
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH_SIZE = 500
-#: The reason a call is "unknown": eSMS accepted it and sent no result within RESULT_TIMEOUT.
-NO_RESULT = "no_result"
-
 
 #: A sweep's summary line, English; SweepReport's str() translates it.
 SWEEP_SUMMARY = gettext_noop(

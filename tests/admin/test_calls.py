@@ -293,3 +293,30 @@ def test_a_partial_uuid_finds_nothing(admin_client: Client) -> None:
     response = admin_client.get(reverse(CHANGELIST), {"q": str(uuid.uuid4())[:10]})
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == []
+
+
+def test_the_list_explains_each_error_and_filters_by_its_code(admin_client: Client) -> None:
+    timed_out = make_call(status=CallStatus.ERROR, last_error_code="timeout")
+    old = make_call(phone=OTHER, status=CallStatus.ERROR, last_error_code="EsmsTimeout")
+    make_call(phone=THIRD, status=CallStatus.REJECTED, last_error_code="108")
+
+    html = admin_client.get(changelist_url()).content.decode()
+
+    assert '<span title="timeout">eSMS did not answer in time</span>' in html
+    assert '<small class="esms-voice-error-code">108</small>' in html
+    assert "Phone number has a wrong format" in html
+    assert "?error=http_5xx" in html  # the whole vocabulary is offered, rows or not
+    assert "http_5xx · eSMS answered with a server error (HTTP 5xx)" in html
+    response = admin_client.get(changelist_url(error="timeout"))
+    assert set(response.context["cl"].result_list) == {timed_out, old}
+    unknown = admin_client.get(changelist_url(error="EsmsTimeout"))
+    assert list(unknown.context["cl"].result_list) == []
+
+
+def test_the_error_column_and_filter_speak_vietnamese(admin_client: Client, settings: Any) -> None:
+    settings.LANGUAGE_CODE = "vi"
+    make_call(status=CallStatus.ERROR, last_error_code="http_5xx")
+    html = admin_client.get(changelist_url()).content.decode()
+    assert '<span title="http_5xx">Máy chủ eSMS gặp lỗi (HTTP 5xx)</span>' in html
+    assert "bad_response · " in html
+    assert "eSMS answered with a server error" not in html

@@ -126,7 +126,7 @@ def test_a_timeout_is_retried_with_the_same_request_id_and_124_means_accepted(
     assert (call.status, call.attempts, call.last_error_code) == (
         CallStatus.PENDING,
         1,
-        "EsmsTimeout",
+        "timeout",
     )
     assert call.next_attempt_at is not None
     assert call.next_attempt_at > before
@@ -147,9 +147,9 @@ def test_a_timeout_is_retried_with_the_same_request_id_and_124_means_accepted(
 @pytest.mark.parametrize(
     ("failure", "error"),
     [
-        ("http_500", "EsmsHTTPError"),
-        ("non_json", "EsmsInvalidResponse"),
-        ("drop", "EsmsConnectionError"),
+        ("http_500", "http_5xx"),
+        ("non_json", "bad_response"),
+        ("drop", "connection"),
     ],
 )
 def test_a_transport_failure_then_success_is_accepted(
@@ -164,6 +164,7 @@ def test_a_transport_failure_then_success_is_accepted(
     assert first.retry_in is not None
     call.refresh_from_db()
     assert (call.status, call.last_error_code) == (CallStatus.PENDING, error)
+    assert "<" not in call.last_error_message  # an HTML page is stored as its text
 
     assert services.place_call(call.pk).status == CallStatus.ACCEPTED
     call.refresh_from_db()
@@ -207,7 +208,12 @@ def test_max_attempts_gives_up_with_error(sim: EsmsSimulator, settings: Any) -> 
     assert call.status == CallStatus.ERROR
     assert call.attempts == 2
     assert "gave up" in call.last_error_message
-    assert call.last_error_code == "EsmsHTTPError"
+    assert call.last_error_code == "http_5xx"
+    # The page's text, one line, not its markup: what a person reads in the admin.
+    message = call.last_error_message
+    assert "HTTP 500: " in message
+    assert "Runtime Error Server Error in '/' Application." in message
+    assert "<" not in message
     assert call.completed_at is not None
     assert services.place_call(call.pk).skipped
     assert len(make_call_requests(sim)) == 2
