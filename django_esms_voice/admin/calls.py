@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -21,6 +22,7 @@ from ..errors import explain
 from ..esms.phone import normalize_phone
 from ..exceptions import InvalidPhoneNumber
 from ..models import VoiceCall
+from ..states import AWAITING_RESULT, CallStatus, can_cancel, can_retry
 from . import display
 from .actions import cancel_calls, place_now, refresh_calls, retry_calls
 from .adding import PAYLOAD_FIELD, confirm_call, place_confirmed
@@ -41,8 +43,44 @@ else:
     _CallAdmin = admin.ModelAdmin
 
 
-#: Fields the change page shows through a method: secret script values never appear.
-SHOWN_INSTEAD = {"variables": "shown_variables"}
+#: Fields the change page shows through a method: secret script values never appear; times
+#: read in the page's one format.
+SHOWN_INSTEAD = {"variables": "shown_variables", "send_at": "send_at_shown"}
+#: The times the app writes, shown in the page's one format (display.moment_field).
+MOMENTS = (
+    "created_at",
+    "claimed_at",
+    "next_attempt_at",
+    "submitted_at",
+    "last_polled_at",
+    "completed_at",
+    "updated_at",
+)
+
+
+#: What staff need first; the error only when there is one (get_fieldsets).
+SUMMARY_FIELDS = (
+    "linked_object",
+    "phone",
+    "said",
+    "shown_variables",
+    "status_badge",
+    "outcome",
+    "duration_shown",
+    "ivr_pressed",
+    "charged",
+    "error_explained",
+    "campaign_link",
+    "retry_links",
+)
+#: Calls a status poll may tell more about: eSMS has them and no final result is stored.
+REFRESHABLE = frozenset({*AWAITING_RESULT, CallStatus.UNKNOWN})
+#: The change page's buttons, one per list action they post.
+BUTTON_LABELS = {
+    "retry_calls": _("Retry this call"),
+    "refresh_calls": _("Refresh status from eSMS"),
+    "cancel_calls": _("Cancel this call"),
+}
 
 
 class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
@@ -94,22 +132,22 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         "last_error_code",
         "last_error_message",
         "smsid",
-        "call_status",
+        "call_status_shown",
         "duration",
         "ivr_pressed",
         "charged",
-        "sent_result",
+        "sent_result_shown",
         "cid",
-        "send_status",
-        "created_at",
-        "claimed_at",
-        "next_attempt_at",
-        "submitted_at",
-        "last_polled_at",
-        "completed_at",
-        "updated_at",
+        "send_status_shown",
+        *(f"{name}_shown" for name in MOMENTS),
+        "send_at_shown",
         "created_by",
         # Shown, not stored.
+        "phone",
+        "said",
+        "outcome",
+        "duration_shown",
+        "error_explained",
         "shown_variables",
         "campaign_link",
         "linked_object",
@@ -117,59 +155,37 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
         "timeline",
     )
     add_fieldsets = option_fieldsets()
+    summary_fields = SUMMARY_FIELDS
     change_fieldsets = (
+        (None, {"fields": summary_fields}),
+        (_("Timeline"), {"fields": ("timeline",)}),
         (
-            None,
+            _("All fields, as stored"),
             {
+                "classes": ("collapse",),
                 "fields": (
                     "uuid",
-                    "status_badge",
                     # What the call was made with, in the add form's order.
                     *(
                         SHOWN_INSTEAD.get(name, name)
                         for _, section in add_fieldsets
                         for name in section["fields"]
+                        if SHOWN_INSTEAD.get(name, name) not in SUMMARY_FIELDS
                     ),
-                    "campaign_link",
-                    "linked_object",
                     "created_by",
-                    "retry_links",
-                )
-            },
-        ),
-        (
-            _("eSMS result"),
-            {
-                "fields": (
                     "smsid",
-                    "call_status",
+                    "call_status_shown",
                     "duration",
-                    "ivr_pressed",
-                    "charged",
-                    "sent_result",
+                    "sent_result_shown",
                     "cid",
-                    "send_status",
-                )
-            },
-        ),
-        (
-            _("Delivery"),
-            {
-                "fields": (
+                    "send_status_shown",
                     "attempts",
                     "last_error_code",
                     "last_error_message",
-                    "created_at",
-                    "claimed_at",
-                    "next_attempt_at",
-                    "submitted_at",
-                    "last_polled_at",
-                    "completed_at",
-                    "updated_at",
-                )
+                    *(f"{name}_shown" for name in MOMENTS),
+                ),
             },
         ),
-        (_("Timeline"), {"fields": ("timeline",)}),
     )
 
     class Media:
@@ -217,6 +233,43 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
     def shown_variables(self, call: VoiceCall) -> str:
         return display.script_values(call)
 
+    @admin.display(description=_("what was said"))
+    def said(self, call: VoiceCall) -> str:
+        return display.said(call)
+
+    @admin.display(description=_("result"))
+    def outcome(self, call: VoiceCall) -> str:
+        return display.outcome(call)
+
+    @admin.display(description=_("duration"))
+    def duration_shown(self, call: VoiceCall) -> str:
+        return display.duration(call)
+
+    @admin.display(description=_("error"))
+    def error_explained(self, call: VoiceCall) -> SafeString:
+        return display.error_explained(call)
+
+    @admin.display(description=VoiceCall._meta.get_field("call_status").verbose_name)
+    def call_status_shown(self, call: VoiceCall) -> str:
+        return display.call_status(call)
+
+    @admin.display(description=VoiceCall._meta.get_field("sent_result").verbose_name)
+    def sent_result_shown(self, call: VoiceCall) -> str:
+        return display.sent_result(call)
+
+    @admin.display(description=VoiceCall._meta.get_field("send_status").verbose_name)
+    def send_status_shown(self, call: VoiceCall) -> str:
+        return display.send_status(call)
+
+    send_at_shown = display.moment_field("send_at")
+    created_at_shown = display.moment_field("created_at")
+    claimed_at_shown = display.moment_field("claimed_at")
+    next_attempt_at_shown = display.moment_field("next_attempt_at")
+    submitted_at_shown = display.moment_field("submitted_at")
+    last_polled_at_shown = display.moment_field("last_polled_at")
+    completed_at_shown = display.moment_field("completed_at")
+    updated_at_shown = display.moment_field("updated_at")
+
     @admin.display(description=VoiceCall._meta.get_field("price").verbose_name)
     def charged(self, call: VoiceCall) -> str:
         return display.price(call)
@@ -246,7 +299,46 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
     # -- one call
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self.add_fieldsets if obj is None else self.change_fieldsets
+        if obj is None:
+            return self.add_fieldsets
+        if obj.last_error_code:
+            return self.change_fieldsets
+        summary = tuple(name for name in self.summary_fields if name != "error_explained")
+        return ((None, {"fields": summary}), *self.change_fieldsets[1:])
+
+    def call_buttons(self, request: HttpRequest, call: VoiceCall) -> list[tuple[str, str]]:
+        """The list's actions that apply to this call and the user may run: (name, label)."""
+        offered = self.get_actions(request)
+        applies: dict[str, Callable[[], bool]] = {
+            "retry_calls": lambda: can_retry(
+                call.status,
+                retried=VoiceCall.objects.filter(retry_of=call).exists(),
+            ),
+            "refresh_calls": lambda: bool(call.smsid) and call.status in REFRESHABLE,
+            "cancel_calls": lambda: can_cancel(call.status, call.attempts),
+        }
+        return [
+            (name, str(BUTTON_LABELS[name]))
+            for name, check in applies.items()
+            if name in offered and check()
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The call's page, with buttons for the list's actions that apply to it."""
+        call = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if call is not None:
+            extra["esms_voice_call_buttons"] = self.call_buttons(request, call)
+            extra["esms_voice_changelist_url"] = reverse(
+                "admin:esms_voice_voicecall_changelist", current_app=self.admin_site.name
+            )
+        return super().change_view(request, object_id, form_url, extra)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return () if obj is None else self.readonly_fields

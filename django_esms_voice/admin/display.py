@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.contrib import admin
+from django.db import models
 from django.utils import formats, timezone
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
@@ -13,10 +15,20 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import secrecy
-from ..esms.protocol import RESULT_FIELDS
+from ..errors import explain
+from ..esms.protocol import (
+    CALL_OUTCOME_MEANINGS,
+    RESULT_FIELDS,
+    SEND_STATUS_MEANINGS,
+    SENT_RESULT_MEANINGS,
+    call_outcome,
+)
 from ..models import CallbackEvent, VoiceCall
+from ..moments import local_time
 from ..money import format_dong
-from ..states import Hold, status_label
+from ..options import CallKind
+from ..states import CallStatus, Hold, status_label
+from . import readable
 
 #: Callback events shown on a call's page (inline and timeline), newest first.
 EVENTS_SHOWN = 50
@@ -24,6 +36,22 @@ EVENTS_SHOWN = 50
 SUMMARY_FIELDS = ("send_status", "call_status", "call_duration", "ivr", "sent_result", "price")
 #: Why a held call waits, shown next to its status.
 HOLD_NOTES: dict[str, str | Promise] = {Hold.CAMPAIGN_PAUSED: _("Waiting: its campaign is paused")}
+
+
+#: What each status means for the call, in words (the change page's "result").
+OUTCOMES: dict[str, Promise] = {
+    CallStatus.PENDING: _("Not placed yet: it waits for a worker to send it to eSMS."),
+    CallStatus.SUBMITTING: _("Being sent to eSMS now."),
+    CallStatus.ACCEPTED: _("eSMS has the call and will ring the number; no result yet."),
+    CallStatus.IN_PROGRESS: _("eSMS is ringing the number; no final result yet."),
+    CallStatus.ANSWERED: _("The call was answered."),
+    CallStatus.NO_ANSWER: _("The phone was called but nobody answered."),
+    CallStatus.FAILED: _("The carrier did not put the call through."),
+    CallStatus.REJECTED: _("eSMS refused the call: the number was not called."),
+    CallStatus.ERROR: _("The app gave up sending the call to eSMS: the number was not called."),
+    CallStatus.CANCELED: _("Canceled before it was sent to eSMS: the number was not called."),
+    CallStatus.UNKNOWN: _("eSMS accepted and charged the call, but reported no result in time."),
+}
 
 
 def window_note(opens: dt.datetime) -> str:
@@ -39,16 +67,75 @@ def window_note(opens: dt.datetime) -> str:
     }
 
 
-def local_time(value: dt.datetime) -> str:
-    """Show a moment in the current time zone, to the second."""
-    return formats.date_format(timezone.localtime(value), "Y-m-d H:i:s")
-
-
 def script_values(call: VoiceCall) -> str:
     """A call's script values as staff see them: hidden when secret, wiped or not."""
     if call.secret_variables:
         return str(secrecy.HIDDEN)
     return " | ".join(str(value) for value in call.variables) or "-"
+
+
+def said(call: VoiceCall) -> str:
+    """What the call played: "Recording 1234" or "Text-to-speech script 2002"."""
+    return f"{CallKind(call.kind).label} {call.template_id}" if call.kind else call.template_id
+
+
+def outcome(call: VoiceCall) -> str:
+    """The call's result in words."""
+    return str(OUTCOMES.get(call.status, status_label(call.status)))
+
+
+def error_explained(call: VoiceCall) -> SafeString:
+    """The call's last error: its code, what it means and what to do about it."""
+    explained = explain(call.last_error_code)
+    return format_html(
+        "<strong>{}</strong> ({})<br>{}", explained.meaning, call.last_error_code, explained.advice
+    )
+
+
+def duration(call: VoiceCall) -> str:
+    """How long the call lasted, in words ("42 s"), a dash while unknown."""
+    return "-" if call.duration is None else readable.duration(call.duration)
+
+
+def explained(value: object, meaning: object) -> str:
+    """A raw eSMS value with its meaning: "5 (finished)"; a dash when empty."""
+    if value in (None, ""):
+        return "-"
+    return f"{value} ({meaning})" if meaning else str(value)
+
+
+def send_status(call: VoiceCall) -> str:
+    """SendStatus as stored, explained."""
+    return explained(call.send_status, SEND_STATUS_MEANINGS.get(call.send_status))  # type: ignore[arg-type]
+
+
+def sent_result(call: VoiceCall) -> str:
+    """SentResult as stored, explained."""
+    return explained(call.sent_result, SENT_RESULT_MEANINGS.get(call.sent_result))  # type: ignore[arg-type]
+
+
+def call_status(call: VoiceCall) -> str:
+    """CallStatus as eSMS spelled it, explained."""
+    spelled = " ".join(call.call_status.upper().split())
+    return explained(call.call_status, CALL_OUTCOME_MEANINGS[call_outcome(spelled)])
+
+
+def moment(call: VoiceCall, name: str) -> str:
+    """One of the call's times in the page's one format, a dash while unset."""
+    value = getattr(call, name)
+    return "-" if value is None else local_time(value)
+
+
+def moment_field(name: str) -> Any:
+    """A change page's display method showing the call's time `name` in the one format."""
+
+    def shown(modeladmin: Any, call: VoiceCall) -> str:
+        return moment(call, name)
+
+    shown.__name__ = f"{name}_shown"
+    field = VoiceCall._meta.get_field(name)
+    label = field.verbose_name if isinstance(field, models.Field) else name
+    return admin.display(description=label)(shown)
 
 
 def price(call: VoiceCall) -> str:

@@ -21,6 +21,7 @@ from django.utils.translation import override
 
 from .. import services
 from ..models import CallbackEvent, VoiceCall
+from ..moments import local_time
 from .display import EVENTS_SHOWN, result_summary, status_change
 from .lists import AdminEventQuerySet, EstimatedCountPaginator
 from .permissions import can_reprocess_events, can_see_calls
@@ -50,7 +51,7 @@ class CallbackEventInline(_EventInline):
     model = CallbackEvent
     fk_name = "call"
     formset = NewestEventsFormSet
-    fields = ("received_at", "source", "outcome", "status_change", "result", "error")
+    fields = ("received", "source", "outcome", "status_change", "result", "error")
     readonly_fields = fields
     ordering = ("-received_at", "-id")
     extra = 0
@@ -58,6 +59,10 @@ class CallbackEventInline(_EventInline):
     can_delete = False
     show_change_link = True
     verbose_name_plural = _("callback events (newest first)")
+
+    @admin.display(description=CallbackEvent._meta.get_field("received_at").verbose_name)
+    def received(self, event: CallbackEvent) -> str:
+        return local_time(event.received_at)
 
     @admin.display(description=_("status"))
     def status_change(self, event: CallbackEvent) -> str:

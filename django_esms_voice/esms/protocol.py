@@ -177,6 +177,12 @@ class SendStatus(enum.IntEnum):
 SEND_STATUSES = frozenset(SendStatus)
 #: The order a call goes through them: 2, then 7, then 5.
 SEND_STATUS_ORDER = (SendStatus.WAITING, SendStatus.SENT, SendStatus.FINISHED)
+#: What each SendStatus means, as staff read it.
+SEND_STATUS_MEANINGS: dict[int, Promise] = {
+    SendStatus.WAITING: _("waiting to be sent"),
+    SendStatus.SENT: _("sent, waiting for the carrier's report"),
+    SendStatus.FINISHED: _("the call is over"),
+}
 
 
 class SentResult(enum.IntEnum):
@@ -187,6 +193,11 @@ class SentResult(enum.IntEnum):
 
 
 SENT_RESULTS = frozenset(SentResult)
+#: What each SentResult means, as staff read it.
+SENT_RESULT_MEANINGS: dict[int, Promise] = {
+    SentResult.FAILED: _("the carrier did not put the call through"),
+    SentResult.SUCCEEDED: _("delivered to the carrier"),
+}
 
 
 class CallOutcome(enum.StrEnum):
@@ -204,6 +215,14 @@ CALL_STATUSES: dict[str, CallOutcome] = {
     "NO ANSWER": CallOutcome.NO_ANSWER,
     "NOANSWERED": CallOutcome.NO_ANSWER,
     "NO ANSWERED": CallOutcome.NO_ANSWER,
+}
+
+
+#: What each CallStatus outcome means, as staff read it.
+CALL_OUTCOME_MEANINGS: dict[CallOutcome, Promise] = {
+    CallOutcome.ANSWERED: _("the listener answered"),
+    CallOutcome.NO_ANSWER: _("nobody answered"),
+    CallOutcome.UNKNOWN: _("not reported by eSMS"),
 }
 
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from ..moments import local_time
 from .calls import VoiceCall
 
 
@@ -87,7 +88,7 @@ class CallbackEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        when = f"{self.received_at:%Y-%m-%d %H:%M:%S}"
+        when = local_time(self.received_at)
         return f"{self.get_source_display()} {when} ({self.get_outcome_display()})"
 
     @classmethod
