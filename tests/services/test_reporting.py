@@ -151,11 +151,11 @@ def test_an_error_group_reads_in_vietnamese() -> None:
 
 
 def test_every_code_the_app_stores_is_explained() -> None:
-    """The codes placing and the sweep write: a transport failure's name, invalid, no_result."""
-    stored = {"EsmsTimeout", "EsmsConnectionError", "EsmsHTTPError", "EsmsInvalidResponse"}
-    stored |= {"EsmsSettingsError", "invalid", sweeping.NO_RESULT}
+    """The codes placing and the sweep write: each exception's code, no_result."""
+    stored = {"timeout", "connection", "http_4xx", "http_5xx", "bad_response", "transport"}
+    stored |= {"settings", "invalid", sweeping.NO_RESULT}
     assert stored <= set(ERRORS)
-    assert '"invalid"' in Path(placing.__file__).read_text(encoding="utf-8")
+    assert "error_code(" in Path(placing.__file__).read_text(encoding="utf-8")
     for code in ("101", "102", "103", "140", "99", "104", "106", "108"):
         assert ERRORS[code].advice
 
