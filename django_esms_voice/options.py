@@ -37,6 +37,9 @@ class CallKind(models.TextChoices):
 BOTH = frozenset(CallKind.values)
 RECORD = frozenset({CallKind.RECORD.value})
 TEMPLATE = frozenset({CallKind.TEMPLATE.value})
+#: The empty choice of an optional select, the same on every Django version: Django 6.1 shows
+#: "- Select an option -", which it does not translate into Vietnamese.
+NOT_CHOSEN = ("", "---------")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,8 +104,10 @@ class CallOption:
         }
         kwargs.update(overrides)
         if self.numbers is not None:
-            choices = [("", "---------"), *((str(n), str(n)) for n in self.numbers)]
+            choices = [NOT_CHOSEN, *((str(n), str(n)) for n in self.numbers)]
             return forms.TypedChoiceField(choices=choices, coerce=int, empty_value=None, **kwargs)
+        if field.choices and field.blank:
+            kwargs.setdefault("choices", [NOT_CHOSEN, *field.choices])
         if self.input_length is not None:
             return forms.CharField(max_length=self.input_length, **kwargs)
         if self.multiple:
