@@ -128,7 +128,31 @@ def test_an_operator_calls_three_customers_from_the_admin(
     assert "Accepted by eSMS" in timeline
     assert "Callback from eSMS: Applied" in timeline
     assert "Completed: Answered" in timeline
+    # What staff need comes first; the stored fields wait, collapsed, below.
+    assert page.inner_text(".field-outcome").strip().endswith("The call was answered.")
+    assert "Nguyễn Văn An" in page.inner_text(".field-linked_object")
+    assert not page.locator(".field-send_status_shown").first.is_visible()
     screenshot("05-call-page")
+    # The same page in Vietnamese (LocaleMiddleware reads the language cookie first).
+    page.context.add_cookies([{"name": "django_language", "value": "vi", "url": live_server.url}])
+    page.reload()
+    assert "Cuộc gọi đã được nghe máy." in page.inner_text(".field-outcome")
+    screenshot("06-call-page-vi")
+    # A call eSMS refused: its error explained, and a button to retry it.
+    refused = VoiceCall.objects.create(
+        phone="0911111111",
+        kind="record",
+        template_id="1234",
+        status=CallStatus.REJECTED,
+        attempts=1,
+        last_error_code="103",
+    )
+    page.goto(f"{live_server.url}/admin/esms_voice/voicecall/{refused.pk}/change/")
+    assert "(103)" in page.inner_text(".field-error_explained")
+    assert page.locator(".esms-voice-call-button button").all_text_contents() == [
+        "Thử lại cuộc gọi này"
+    ]
+    screenshot("07-refused-call-vi")
 
 
 test_an_operator_calls_three_customers_from_the_admin.needs_shop_app = True  # type: ignore[attr-defined]
