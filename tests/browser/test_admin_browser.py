@@ -197,7 +197,8 @@ def test_the_browser_test_runs_under_its_own_settings() -> None:
         service_unavailable(skipped.group(1))
     assert result.returncode == 0, output[-6000:]
     # Every browser test of the folder ran and passed, none skipped (this wrapper deselects
-    # itself): the operator's, the campaign's and the suppression list's, each in en and vi.
+    # itself): the operator's, the campaign's and the suppression list's, each in en and vi,
+    # and the breadcrumbs and widgets check.
     passed = re.search(r"\b(\d+) passed\b", output)
     assert passed is not None, output[-6000:]
     assert not re.search(r"\b\d+ skipped\b", output), output[-6000:]

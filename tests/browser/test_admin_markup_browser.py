@@ -66,3 +66,7 @@ def test_call_many_has_the_running_admins_breadcrumbs_and_widget_icons(
     for icon in (".date-icon", ".clock-icon"):
         image = page.eval_on_selector(icon, "e => getComputedStyle(e).backgroundImage")
         assert image != "none", icon
+
+
+# Runs inside the browser settings' subprocess (test_admin_browser.py's runner), like the others.
+test_call_many_has_the_running_admins_breadcrumbs_and_widget_icons.needs_shop_app = True  # type: ignore[attr-defined]
