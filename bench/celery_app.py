@@ -17,6 +17,6 @@ if os.environ.get("BENCH_CLAIM") == "update-select":
     # round trips) instead of PostgreSQL's UPDATE ... RETURNING.
     @app.on_after_finalize.connect
     def _two_query_claim(**kwargs: object) -> None:
-        from django_esms_voice.services import placing
+        from django_esms_voice.services import claiming
 
-        placing.can_update_returning = lambda conn: False  # type: ignore[assignment]
+        claiming.can_update_returning = lambda conn: False  # type: ignore[assignment]

@@ -337,6 +337,36 @@ def refuse_over_cap(
     return refused
 
 
+def capped_purposes() -> frozenset[str]:
+    """Return the purposes that have a frequency cap (FREQUENCY_CAPS)."""
+    return frozenset(voice_settings().frequency_caps)
+
+
+def uncapped_condition(quote: Callable[[str], str]) -> str:
+    """Return cap_for() as SQL for the claim's UPDATE: the call has no cap (uncapped_params).
+
+    A campaign's own number decides when it has one (0: no cap), else the purpose's: one
+    condition lets the claim of an uncapped call skip reading its cap first.
+    """
+    table = quote(VoiceCall._meta.db_table)
+    campaign_col = quote(str(VoiceCall._meta.get_field("campaign").column))
+    purpose = f"{table}.{quote(str(VoiceCall._meta.get_field('purpose').column))}"
+    campaigns = quote(Campaign._meta.db_table)
+    cap = quote(str(Campaign._meta.get_field("frequency_cap").column))
+    key = quote(str(Campaign._meta.pk.column))
+    padded = ", ".join(["%s"] * len(PURPOSES))
+    return (
+        f"COALESCE((SELECT {campaigns}.{cap} FROM {campaigns} "  # noqa: S608 - names only
+        f"WHERE {campaigns}.{key} = {table}.{campaign_col}), "
+        f"CASE WHEN {purpose} IN ({padded}) THEN 1 ELSE 0 END) = 0"
+    )
+
+
+def uncapped_params() -> list[object]:
+    """Return the params of uncapped_condition(): the capped purposes, padded."""
+    return list(_padded(capped_purposes()))
+
+
 def claim_cap(call_id: int) -> tuple[str, Cap] | None:
     """Return the number and cap of a call about to be claimed, if it has a cap (one query)."""
     row = (

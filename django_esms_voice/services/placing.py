@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import random
 import time
@@ -19,7 +18,6 @@ from django.db import (
     router,
     transaction,
 )
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -39,8 +37,9 @@ from ..exceptions import (
 )
 from ..models import VoiceCall
 from ..signing import callback_url
-from ..states import CLAIMABLE, CLAIMED, FINAL, CallStatus, released, sources_for
-from . import account, campaigns, ratelimit
+from ..states import CLAIMED, FINAL, CallStatus, released, sources_for
+from . import account, campaigns, claiming, ratelimit
+from .call_updates import update_call
 from .canceling import stop_call
 from .enqueueing import enqueue_calls, is_urgent
 from .notify import send_status_changed
@@ -67,71 +66,6 @@ def _release_connection() -> None:
         connection.close()
 
 
-def _claim(call_id: int) -> VoiceCall | None:
-    """Take a pending call for this worker; None when another worker has it or it moved on.
-
-    A call with a frequency cap is claimed under a lock on its number, after counting the
-    calls that went there: two workers claiming calls to one number place at most the cap.
-    """
-    capped = policies.claim_cap(call_id)
-    if capped is None:
-        return _claim_now(call_id)
-    phone, cap = capped
-    db = router.db_for_write(VoiceCall)
-    with transaction.atomic(using=db):
-        policies.lock_number(phone, db)
-        refused = policies.cap_refusal_at_claim(call_id, phone, cap, timezone.now())
-        if refused is not None:
-            call, why = refused
-            stop_call(call, code=why.code, message=str(why.message))
-            return None
-        return _claim_now(call_id)
-
-
-def _claim_now(call_id: int) -> VoiceCall | None:
-    """The claim itself: one conditional UPDATE (RETURNING the row where the database can)."""
-    now = timezone.now()
-    db = router.db_for_write(VoiceCall)
-    if can_update_returning(connections[db]):
-        # The same conditional UPDATE, returning the claimed row: one round trip, not two.
-        claimed_at = VoiceCall._meta.get_field("claimed_at").get_db_prep_save(now, connections[db])
-        sql = _claim_sql(db)
-        policy_params = policies.claim_params(now, connections[db])
-        params = [CallStatus.SUBMITTING, claimed_at, call_id, *sorted(CLAIMABLE), *policy_params]
-        rows = list(VoiceCall.objects.raw(sql, params, using=db))
-        return rows[0] if rows else None
-    claimed = VoiceCall.objects.filter(policies.claimable(now), pk=call_id).update(
-        status=CallStatus.SUBMITTING,
-        attempts=F("attempts") + 1,
-        claimed_at=now,
-        next_attempt_at=None,
-    )
-    return VoiceCall.objects.filter(pk=call_id).first() if claimed else None
-
-
-def can_update_returning(conn: BaseDatabaseWrapper) -> bool:
-    """Whether the database has UPDATE ... RETURNING (PostgreSQL; SQLite 3.35+)."""
-    return conn.vendor == "postgresql" or (
-        conn.vendor == "sqlite" and conn.features.can_return_columns_from_insert
-    )
-
-
-@functools.cache
-def _claim_sql(db: str) -> str:
-    """Return _claim's UPDATE ... RETURNING every column (the policies' params: claim_params)."""
-    qn = connections[db].ops.quote_name
-    col = {f.name: qn(str(f.column)) for f in VoiceCall._meta.concrete_fields}
-    policy = policies.claim_conditions(qn)
-    sql = (
-        f"UPDATE {qn(VoiceCall._meta.db_table)} SET {col['status']} = %s, "  # noqa: S608 - names
-        f"{col['attempts']} = {col['attempts']} + 1, {col['claimed_at']} = %s, "
-        f"{col['next_attempt_at']} = NULL WHERE {col['id']} = %s "
-        f"AND {col['status']} IN ({', '.join(['%s'] * len(CLAIMABLE))}) AND {policy} "
-        f"RETURNING {', '.join(col.values())}"
-    )
-    return sql
-
-
 def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **extra: Any) -> bool:
     """Move a claimed call out of submitting, unless something else moved it meanwhile."""
     now = timezone.now()
@@ -145,9 +79,7 @@ def _finish(call: VoiceCall, new: str, *, code: str = "", message: str = "", **e
         values["completed_at"] = now
         if call.secret_variables:  # refused or failed: it is never sent as it is again
             values["variables"] = secrecy.WIPED
-    moved = VoiceCall.objects.filter(pk=call.pk, status__in=CLAIMED).update(
-        **values, updated_at=now
-    )
+    moved = update_call(call.pk, {**values, "updated_at": now}, CLAIMED)
     if moved:
         for name, value in {**values, "updated_at": now}.items():
             setattr(call, name, value)  # receivers get the call as it now is
@@ -176,9 +108,8 @@ def _accept(call: VoiceCall, submission: CallSubmission) -> None:
         values["smsid"] = submission.smsid
     if call.secret_variables:  # eSMS has them: the row keeps only the marker
         values["variables"] = secrecy.WIPED
-    calls = VoiceCall.objects.filter(pk=call.pk)
-    movable = calls.filter(status__in=sources_for(CallStatus.ACCEPTED))
-    moved = _store_answer(call, submission, lambda: movable.update(**values))
+    sources = sources_for(CallStatus.ACCEPTED)
+    moved = _store_answer(call, submission, lambda: update_call(call.pk, values, sources))
     if moved:
         old = call.status
         for name, value in values.items():
@@ -192,6 +123,7 @@ def _accept(call: VoiceCall, submission: CallSubmission) -> None:
         kept["variables"] = secrecy.WIPED
     if submission.smsid:
         kept["smsid"] = Case(When(smsid="", then=Value(submission.smsid)), default=F("smsid"))
+    calls = VoiceCall.objects.filter(pk=call.pk)
     _store_answer(call, submission, lambda: calls.update(**kept))
 
 
@@ -277,7 +209,7 @@ def place_call(call_id: int) -> PlaceResult:
     conf = voice_settings()
     slot = ratelimit.take(conf.rate_limit)
     try:
-        call = _claim(call_id)
+        call = claiming.claim(call_id)
     finally:
         _release_connection()
     if call is None:  # no request is sent: the slot goes to the next call (a paused account)
