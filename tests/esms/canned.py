@@ -12,7 +12,7 @@ from requests.structures import CaseInsensitiveDict
 
 from django_esms_voice.esms.client import EsmsVoiceClient
 
-Answer = tuple[int, bytes, str]
+Answer = tuple[int, bytes, str, str | None]
 
 
 class CannedAdapter(BaseAdapter):
@@ -21,13 +21,18 @@ class CannedAdapter(BaseAdapter):
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[requests.PreparedRequest] = []
+        self.options: list[dict[str, Any]] = []  # the proxies and CA bundle of each send
         self.answers: list[Answer] = []
 
     def reply(
-        self, body: Any, status: int = 200, content_type: str = "application/json"
+        self,
+        body: Any,
+        status: int = 200,
+        content_type: str = "application/json",
+        location: str | None = None,
     ) -> CannedAdapter:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.answers.append((status, raw, content_type))
+        self.answers.append((status, raw, content_type, location))
         return self
 
     def send(
@@ -40,15 +45,19 @@ class CannedAdapter(BaseAdapter):
         proxies: Any = None,
     ) -> requests.Response:
         self.sent.append(request)
+        self.options.append({"proxies": proxies, "verify": verify})
         if not self.answers:
             raise AssertionError(f"unexpected request {request.method} {request.url}")
-        status, raw, content_type = (
+        status, raw, content_type, location = (
             self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         )
         response = requests.Response()
         response.status_code = status
         response._content = raw
         response.headers = CaseInsensitiveDict({"Content-Type": content_type})
+        if location is not None:
+            response.headers["Location"] = location
+        response._content_consumed = True
         response.encoding = "utf-8"
         response.url = request.url or ""
         response.request = request
