@@ -20,3 +20,13 @@ if os.environ.get("BENCH_CLAIM") == "update-select":
         from django_esms_voice.services import claiming
 
         claiming.can_update_returning = lambda conn: False  # type: ignore[assignment]
+
+
+if os.environ.get("BENCH_PLACE_BATCH"):
+    # --place-batch: calls per place_calls message in the fan-out; 1 is one task per call,
+    # as before batching (the previous configuration, for the A/B comparison).
+    @app.on_after_finalize.connect
+    def _place_batch(**kwargs: object) -> None:
+        from django_esms_voice.services import enqueueing
+
+        enqueueing.PLACE_BATCH = int(os.environ["BENCH_PLACE_BATCH"])

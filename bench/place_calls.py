@@ -95,6 +95,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how workers claim a call: UPDATE ... RETURNING (default), or the portable "
         "UPDATE then SELECT (A/B comparison)",
     )
+    p.add_argument(
+        "--place-batch",
+        type=int,
+        default=None,
+        help="calls per place_calls message in the fan-out (the app's PLACE_BATCH); "
+        "1: one place_call task per call, as before batching",
+    )
     p.add_argument("--keep-logs", action="store_true", help="keep the workers' logs")
     args = p.parse_args(argv)
     if args.quick:
@@ -640,6 +647,8 @@ def run(args: argparse.Namespace) -> int:
         "BENCH_PREFETCH": str(args.prefetch),
         "BENCH_CLAIM": args.claim,
     }
+    if args.place_batch is not None:
+        env_common["BENCH_PLACE_BATCH"] = str(args.place_batch)
     if args.rate_limit:
         env_common["BENCH_RATE_LIMIT"] = str(args.rate_limit)
         env_common["BENCH_CACHE_URL"] = broker

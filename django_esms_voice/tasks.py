@@ -9,7 +9,7 @@ from celery.app.task import Task
 
 from . import services
 from .schedule import PURGE_TASK, SWEEP_TASK
-from .services.enqueueing import ENQUEUE_TASK, PLACE_TASK
+from .services.enqueueing import ENQUEUE_TASK, PLACE_BATCH_TASK, PLACE_TASK
 from .services.refreshing import REFRESH_TASK
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,12 @@ def place_call_task(self: Task, call_id: int) -> str | None:
     if result.retry_in is not None:
         raise self.retry(countdown=result.retry_in)
     return result.status
+
+
+@shared_task(name=PLACE_BATCH_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def place_calls_task(call_ids: list[int]) -> int:
+    """Place a large batch's calls, a few per message (services.enqueueing.PLACE_BATCH)."""
+    return services.place_calls(call_ids)
 
 
 @shared_task(name=ENQUEUE_TASK, acks_late=True, ignore_result=True)

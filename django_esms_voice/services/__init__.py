@@ -26,10 +26,10 @@ from .creating import (
     create_calls,
     new_batch_name,
 )
-from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, enqueue_calls, is_urgent
+from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, PLACE_BATCH, enqueue_calls, is_urgent
 from .judging import FINGERPRINTS_KEPT, result_fingerprint
 from .operators import AlreadyRetried, Retries, retried, retry_call, retry_calls
-from .placing import PlaceResult, place_call, retry_delay
+from .placing import PlaceResult, place_call, place_calls, retry_delay
 from .refreshing import REFRESH_TASK, RefreshReport, enqueue_refresh, refresh_statuses
 from .reprocessing import (
     FAILED,
@@ -60,6 +60,7 @@ __all__ = [
     "FINGERPRINTS_KEPT",
     "MAX_RAW_LENGTH",
     "NO_RESULT",
+    "PLACE_BATCH",
     "PURGE_CHUNK_SIZE",
     "REFRESH_TASK",
     "SWEEP_BATCH_SIZE",
@@ -95,6 +96,7 @@ __all__ = [
     "pause_campaign",
     "pause_placement",
     "place_call",
+    "place_calls",
     "probe_balance",
     "purge",
     "record_result",

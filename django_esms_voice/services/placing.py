@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ from ..states import CLAIMED, FINAL, CallStatus, released, sources_for
 from . import account, campaigns, claiming, ratelimit
 from .call_updates import update_call
 from .canceling import stop_call
-from .enqueueing import enqueue_calls, is_urgent
+from .enqueueing import enqueue_calls, enqueue_retry, is_urgent
 from .notify import send_status_changed
 
 logger = logging.getLogger(__name__)
@@ -227,6 +227,31 @@ def place_call(call_id: int) -> PlaceResult:
         return _place_claimed(call, conf.max_attempts)
     finally:
         _release_connection()
+
+
+def place_calls(call_ids: Sequence[int]) -> int:
+    """Place a batch's calls one after another; return how many eSMS accepted.
+
+    A call that must be tried again later goes to a place task of its own. A call whose
+    placement fails unexpectedly (the database gone) is logged and left for the sweep, and
+    the next call is tried: one call's failure does not strand the others.
+    """
+    accepted = 0
+    for call_id in call_ids:
+        try:
+            result = place_call(call_id)
+        except Exception as exc:  # the call stays as it was; the sweep finds it
+            _release_connection()  # a broken connection is not used for the next call
+            logger.error(
+                "Voice call %s of a batch could not be placed (%s); the sweep will retry it.",
+                call_id,
+                type(exc).__name__,
+            )
+            continue
+        if result.retry_in is not None:
+            enqueue_retry(call_id, result.retry_in)
+        accepted += result.status == CallStatus.ACCEPTED
+    return accepted
 
 
 def _place_claimed(call: VoiceCall, max_attempts: int) -> PlaceResult:

@@ -159,6 +159,42 @@ def test_sigkilled_worker_calls_are_placed_exactly_once(harness: Harness) -> Non
     )
 
 
+def test_a_sigkilled_worker_mid_batch_strands_no_call_and_sends_none_twice(
+    harness: Harness,
+) -> None:
+    # More than FAN_OUT_ABOVE calls: a worker fans them out PLACE_BATCH to a message, and
+    # each of its threads places one batch's calls one after another.
+    sim = harness.sim
+    sim.latency = 1.0
+    first = harness.start_worker(concurrency=16)
+    count = 150
+    calls = services.create_calls(
+        [{"phone": phone(200 + i), "template_id": TEMPLATE} for i in range(count)],
+        batch="sigkill-batches",
+    )
+    wait_until(
+        lambda: VoiceCall.objects.filter(status=CallStatus.ACCEPTED).count() >= 8,
+        30,
+        lambda: f"no batch got past its first call: {statuses()}\n{harness.logs()}",
+        0.02,
+    )
+    time.sleep(0.3)  # the batches' next requests are on their way
+    first.kill()
+    at_kill = statuses()
+    # Killed mid-batch: calls done, calls in flight, and calls the batches never reached.
+    assert at_kill.get(CallStatus.SUBMITTING, 0) > 0, at_kill
+    assert at_kill.get(CallStatus.PENDING, 0) > count // 2, at_kill
+    time.sleep(sim.latency + 0.5)
+    sim.latency = 0.05
+
+    harness.start_worker(concurrency=16)
+    report = sweep_until_accepted(harness, calls, timeout=90)
+
+    assert len(report.recovered) == at_kill[CallStatus.SUBMITTING]
+    assert_placed_once(sim, calls)
+    assert len(sim.calls) == count
+
+
 def test_broker_down_calls_wait_in_the_database(harness: Harness) -> None:
     assert harness.redis is not None
     harness.redis.stop()

@@ -13,7 +13,7 @@ from django_esms_voice.models import (
     VoiceCall,
 )
 from django_esms_voice.signals import call_status_changed, callback_received
-from django_esms_voice.tasks import enqueue_calls_task, place_call_task
+from django_esms_voice.tasks import enqueue_calls_task, place_call_task, place_calls_task
 from django_esms_voice.testing.simulator import (
     EsmsSimulator,
 )
@@ -51,6 +51,7 @@ def apply_async(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
     fake = mock.Mock(name="place_call_task.apply_async")
     monkeypatch.setattr(place_call_task, "apply_async", fake)
     monkeypatch.setattr(enqueue_calls_task, "apply_async", fake.fan_out)
+    monkeypatch.setattr(place_calls_task, "apply_async", fake.batch)
     return fake
 
 

@@ -1,0 +1,84 @@
+"""A large batch's calls are placed a few per task: each exactly once, none stranded by another."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+
+from django_esms_voice import services
+from django_esms_voice.models import VoiceCall
+from django_esms_voice.services import claiming
+from django_esms_voice.states import CallStatus
+from django_esms_voice.tasks import enqueue_calls_task, place_calls_task
+from django_esms_voice.testing.simulator import EsmsSimulator, Script
+
+from .helpers import enqueued_ids, make_call_requests, new_call
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("apply_async")]
+
+PHONES = ["0901888481", "0901888482", "0901888483"]
+
+
+def test_the_fan_out_of_a_large_batch_publishes_its_calls_a_batch_to_a_message(
+    apply_async: mock.Mock,
+) -> None:
+    rows = [{"phone": f"09{n:08d}", "template_id": "rec-1"} for n in range(45)]
+    ids = [c.pk for c in services.create_calls(rows, enqueue=False)]
+
+    assert enqueue_calls_task.run(ids) == 45
+
+    batches = [c.args[0][0] for c in apply_async.batch.call_args_list]
+    assert [len(b) for b in batches] == [services.PLACE_BATCH, services.PLACE_BATCH, 5]
+    assert [pk for b in batches for pk in b] == ids
+    assert not apply_async.called  # no call has a place task of its own
+
+
+def test_a_batch_places_each_of_its_calls_once(sim: EsmsSimulator) -> None:
+    calls = [new_call(phone=phone) for phone in PHONES]
+
+    assert place_calls_task.run([c.pk for c in calls]) == 3
+    assert place_calls_task.run([c.pk for c in calls]) == 0  # delivered again: none resent
+
+    assert len(make_call_requests(sim)) == 3
+    assert set(VoiceCall.objects.values_list("status", flat=True)) == {CallStatus.ACCEPTED}
+
+
+def test_a_call_to_retry_gets_a_place_task_of_its_own(
+    sim: EsmsSimulator, apply_async: mock.Mock
+) -> None:
+    calls = [new_call(phone=phone) for phone in PHONES]
+    sim.script(PHONES[1], Script(failures=["http_500"]))
+
+    assert services.place_calls([c.pk for c in calls]) == 2
+
+    assert enqueued_ids(apply_async) == [calls[1].pk]
+    assert apply_async.call_args.kwargs["countdown"] >= 1
+    assert VoiceCall.objects.get(pk=calls[1].pk).status == CallStatus.PENDING
+
+
+def test_a_call_that_fails_unexpectedly_does_not_strand_the_rest(
+    sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = [new_call(phone=phone) for phone in PHONES]
+    real_claim = claiming.claim
+
+    def claim(call_id: int) -> Any:
+        if call_id == calls[1].pk:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_claim(call_id)
+
+    monkeypatch.setattr(claiming, "claim", claim)
+    with caplog.at_level(logging.ERROR, logger="django_esms_voice"):
+        assert services.place_calls([c.pk for c in calls]) == 2
+
+    statuses = [VoiceCall.objects.get(pk=c.pk).status for c in calls]
+    assert statuses == [CallStatus.ACCEPTED, CallStatus.PENDING, CallStatus.ACCEPTED]
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    message = record.getMessage()
+    assert f"Voice call {calls[1].pk} of a batch" in message
+    assert "OperationalError" in message
+    assert PHONES[1] not in message
