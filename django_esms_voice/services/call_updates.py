@@ -18,7 +18,7 @@ from django.db import connections, router
 from django.db.models import Field
 
 from ..models import VoiceCall
-from .pg.prepared import preparing
+from .pg import prepared
 
 
 def update_call(call_id: int, values: Mapping[str, Any], statuses: Collection[str]) -> int:
@@ -33,9 +33,7 @@ def update_call(call_id: int, values: Mapping[str, Any], statuses: Collection[st
     fields = _fields()
     params = [fields[name].get_db_prep_save(values[name], conn) for name in names]
     params += [call_id, *sorted(statuses)]
-    with preparing(conn), conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
+    return prepared.run(conn, sql, params, lambda cursor: int(cursor.rowcount))
 
 
 @functools.cache

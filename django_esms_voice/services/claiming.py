@@ -21,7 +21,7 @@ from .. import policies
 from ..models import VoiceCall
 from ..states import CLAIMABLE, CallStatus
 from .canceling import stop_call
-from .pg.prepared import preparing
+from .pg import prepared
 
 
 def claim(call_id: int) -> VoiceCall | None:
@@ -81,9 +81,7 @@ def _claim_returning(call_id: int, db: str, *, uncapped_only: bool) -> VoiceCall
     ]
     # Prepared once per database session on PostgreSQL: parsing and planning this statement
     # cost PostgreSQL more than running it, at every claim.
-    with preparing(conn), conn.cursor() as cursor:
-        cursor.execute(_claim_sql(db, uncapped_only), params)
-        row = cursor.fetchone()
+    row = prepared.run(conn, _claim_sql(db, uncapped_only), params, lambda c: c.fetchone())
     return None if row is None else _load_call(db)(row)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from django_esms_voice import secrecy, services
 from django_esms_voice.models import Campaign, VoiceCall
@@ -115,29 +114,3 @@ def test_update_call_writes_only_a_call_in_one_of_the_statuses() -> None:
     assert (call.status, call.last_error_code) == (CallStatus.ERROR, "x")
     assert call.variables == secrecy.WIPED  # stored as JSON, read back as the marker
     assert update_call(call.pk + 1000, {"status": CallStatus.ERROR}, [CallStatus.ERROR]) == 0
-
-
-def test_the_claim_and_the_answer_are_prepared_once_per_database_session(
-    require_postgres: Any,
-) -> None:
-    calls = [new_call(phone=f"090188848{i}") for i in range(3)]
-    for call in calls:
-        services.place_call(call.pk)
-        connection.ensure_connection()  # place_call gives its connection back between
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements "
-            "WHERE NOT from_sql"
-        )
-        prepared = dict(cursor.fetchall())
-    claims = [
-        runs for sql, runs in prepared.items() if sql.startswith("UPDATE") and "RETURNING" in sql
-    ]
-    answers = [
-        runs
-        for sql, runs in prepared.items()
-        if sql.startswith("UPDATE") and "RETURNING" not in sql
-    ]
-    assert claims == [3]
-    assert answers == [3]
