@@ -74,6 +74,10 @@ CLAIMABLE = frozenset({CallStatus.PENDING})
 CLAIMED = frozenset({CallStatus.SUBMITTING})
 #: Calls an operator may cancel: not sent yet (and never attempted: see cancelable()).
 CANCELABLE = frozenset({CallStatus.PENDING})
+#: Calls a status refresh (the admin's, refresh_statuses) asks eSMS about, given an SMSID
+#: (refreshable()): eSMS has them and no result is stored. A call with a final one is not asked
+#: again; services.refresh_status() still asks about any one call, and may correct its result.
+REFRESHABLE = frozenset({*AWAITING_RESULT, CallStatus.UNKNOWN})
 
 
 class Hold(models.TextChoices):
@@ -260,6 +264,20 @@ def can_retry(status: str, *, retried: bool) -> bool:
     A second retry of the same call would ring the number once more for one request.
     """
     return status in RETRYABLE and not retried
+
+
+def refreshable() -> models.Q:
+    """Select the calls a status refresh may ask eSMS about: awaiting a result, with an SMSID.
+
+    GetSendStatus takes the SMSID: a call accepted through 124 has none until a callback
+    brings its ReferenceId.
+    """
+    return models.Q(status__in=REFRESHABLE) & ~models.Q(smsid="")
+
+
+def can_refresh(status: str, smsid: str) -> bool:
+    """Say whether a status refresh may ask about a call: what refreshable() selects, for one."""
+    return status in REFRESHABLE and bool(smsid)
 
 
 def result_due_since() -> Greatest:

@@ -19,6 +19,7 @@ from django_esms_voice.states import (
     advance_writes,
     apply_writes,
     can_cancel,
+    can_refresh,
     can_retry,
     decide,
     merge,
@@ -213,6 +214,28 @@ def test_a_call_is_retried_once_and_only_when_refused_or_given_up(
     status: str, retried: bool, allowed: bool
 ) -> None:
     assert can_retry(status, retried=retried) is allowed
+
+
+@pytest.mark.parametrize(
+    ("status", "smsid", "allowed"),
+    [
+        (S.ACCEPTED, "SMS-1", True),
+        (S.IN_PROGRESS, "SMS-1", True),
+        (S.UNKNOWN, "SMS-1", True),  # charged, no result came: a poll may bring it
+        (S.ACCEPTED, "", False),  # accepted through 124: GetSendStatus needs the SMSID
+        (S.ANSWERED, "SMS-1", False),
+        (S.NO_ANSWER, "SMS-1", False),
+        (S.FAILED, "SMS-1", False),
+        (S.REJECTED, "", False),
+        (S.CANCELED, "", False),
+        (S.PENDING, "", False),
+        (S.SUBMITTING, "", False),
+    ],
+)
+def test_a_refresh_asks_only_about_calls_esms_has_and_has_not_finished(
+    status: str, smsid: str, allowed: bool
+) -> None:
+    assert can_refresh(status, smsid) is allowed
 
 
 # ----------------------------------------------------------------------------- writes

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import services
 from ..errors import REFUSED_AGAIN_ON_RETRY, explain
 from ..models import VoiceCall
-from ..states import CLAIMABLE, RETRYABLE
+from ..states import CLAIMABLE, FINAL, REFRESHABLE, RETRYABLE, refreshable
 from .audit import log_call_ids, log_calls
 from .confirmation import confirmation_page, is_confirmed
 from .permissions import can_create_calls, can_place_calls
@@ -216,10 +216,9 @@ def refresh_calls(
     request: HttpRequest,
     queryset: models.QuerySet[VoiceCall],
 ) -> None:
-    """Have a worker ask eSMS (GetSendStatus, free) about the calls it has; no wait here."""
-    known = queryset.exclude(smsid="")
-    count = known.count()
-    if count > REFRESH_LIMIT:
+    """Have a worker ask eSMS (GetSendStatus, free) about calls awaiting a result; no wait here."""
+    ids = list(queryset.filter(refreshable()).values_list("pk", flat=True)[: REFRESH_LIMIT + 1])
+    if len(ids) > REFRESH_LIMIT:
         modeladmin.message_user(
             request,
             gettext("Select at most %(max)d calls sent to eSMS at a time: each one is a request.")
@@ -227,7 +226,6 @@ def refresh_calls(
             messages.ERROR,
         )
         return
-    ids = list(known.values_list("pk", flat=True))
     if not services.enqueue_refresh(ids):
         modeladmin.message_user(
             request,
@@ -236,26 +234,29 @@ def refresh_calls(
         )
         return
     log_call_ids(request, ids, gettext("Status asked of eSMS from the call list."))
-    not_sent = queryset.count() - count
-    parts = [
-        ngettext(
-            "%(count)d call will be asked of eSMS by a worker: its status changes here within "
-            "a minute",
-            "%(count)d calls will be asked of eSMS by a worker: their statuses change here "
-            "within a minute",
-            count,
-        )
-        % {"count": count}
-    ]
-    if not_sent:
-        parts.append(
-            ngettext(
-                "%(count)d skipped: not sent to eSMS yet",
-                "%(count)d skipped: not sent to eSMS yet",
-                not_sent,
-            )
-            % {"count": not_sent}
-        )
+    count = len(ids)
+    asked = ngettext(
+        "%(count)d call will be asked of eSMS by a worker: its status changes here within a minute",
+        "%(count)d calls will be asked of eSMS by a worker: their statuses change here within "
+        "a minute",
+        count,
+    ) % {"count": count}
     modeladmin.message_user(
-        request, sentence(*parts), messages.SUCCESS if count else messages.WARNING
+        request,
+        sentence(asked, skipped_text(refresh_skipped(queryset))),
+        messages.SUCCESS if count else messages.WARNING,
     )
+
+
+def refresh_skipped(queryset: models.QuerySet[VoiceCall]) -> list[Group]:
+    """Count the calls a refresh leaves alone, by why (one query)."""
+    counts = queryset.exclude(refreshable()).aggregate(
+        unsent=Count("pk", filter=~Q(status__in=FINAL | REFRESHABLE)),
+        final=Count("pk", filter=Q(status__in=FINAL - REFRESHABLE)),
+        no_smsid=Count("pk", filter=Q(status__in=REFRESHABLE)),  # accepted through 124
+    )
+    return [
+        Group(_("not sent to eSMS yet"), "", counts["unsent"]),
+        Group(_("result already final"), "", counts["final"]),
+        Group(_("no SMSID from eSMS yet"), "", counts["no_smsid"]),
+    ]

@@ -22,7 +22,7 @@ from ..errors import explain
 from ..esms.phone import normalize_phone
 from ..exceptions import InvalidPhoneNumber
 from ..models import VoiceCall
-from ..states import AWAITING_RESULT, CallStatus, can_cancel, can_retry
+from ..states import can_cancel, can_refresh, can_retry
 from . import display
 from .actions import cancel_calls, place_now, refresh_calls, retry_calls
 from .adding import PAYLOAD_FIELD, confirm_call, place_confirmed
@@ -73,8 +73,6 @@ SUMMARY_FIELDS = (
     "campaign_link",
     "retry_links",
 )
-#: Calls a status poll may tell more about: eSMS has them and no final result is stored.
-REFRESHABLE = frozenset({*AWAITING_RESULT, CallStatus.UNKNOWN})
 #: The change page's buttons, one per list action they post.
 BUTTON_LABELS = {
     "retry_calls": _("Retry this call"),
@@ -314,7 +312,7 @@ class VoiceCallAdmin(VoiceCallActionMixin, _CallAdmin):
                 call.status,
                 retried=VoiceCall.objects.filter(retry_of=call).exists(),
             ),
-            "refresh_calls": lambda: bool(call.smsid) and call.status in REFRESHABLE,
+            "refresh_calls": lambda: can_refresh(call.status, call.smsid),
             "cancel_calls": lambda: can_cancel(call.status, call.attempts),
         }
         return [

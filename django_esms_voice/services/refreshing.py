@@ -11,6 +11,7 @@ from celery import current_app
 from ..esms.redaction import redact_for_call
 from ..exceptions import EsmsApiError, EsmsSettingsError, EsmsTransportError
 from ..models import VoiceCall
+from ..states import refreshable
 from .results import refresh_status
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,10 @@ class RefreshReport:
 
 
 def enqueue_refresh(call_ids: Sequence[int]) -> bool:
-    """Hand the calls' status polls to a worker; False when the broker did not take them."""
+    """Hand the calls' status polls to a worker; False when the broker did not take them.
+
+    The worker asks only about the calls still refreshable when it runs: refresh_statuses().
+    """
     if not call_ids:
         return True
     try:
@@ -45,9 +49,13 @@ def enqueue_refresh(call_ids: Sequence[int]) -> bool:
 
 
 def refresh_statuses(call_ids: Sequence[int]) -> RefreshReport:
-    """Ask eSMS (GetSendStatus, free) about each call it has; a failure skips that call only."""
+    """Ask eSMS (GetSendStatus, free) about each call awaiting a result; a failure skips one.
+
+    A call with a final result (one may have come since it was selected) or without an SMSID
+    is not asked about: states.refreshable().
+    """
     report = RefreshReport()
-    for call in VoiceCall.objects.filter(pk__in=call_ids).exclude(smsid="").order_by("pk"):
+    for call in VoiceCall.objects.filter(refreshable(), pk__in=call_ids).order_by("pk"):
         try:
             event = refresh_status(call)
         except (EsmsApiError, EsmsTransportError, EsmsSettingsError) as exc:

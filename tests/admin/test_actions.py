@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_esms_voice import services
+from django_esms_voice.admin import actions
 from django_esms_voice.models import VoiceCall
 from django_esms_voice.states import CallStatus
 from tests.admin.helpers import (
@@ -154,6 +155,43 @@ def test_refresh_hands_the_polls_to_a_worker_instead_of_asking_in_the_request(
     assert messages_of(response) == [
         "1 call will be asked of eSMS by a worker: its status changes here within a minute, "
         "1 skipped: not sent to eSMS yet."
+    ]
+
+
+def test_refresh_asks_only_about_calls_whose_status_a_poll_can_change(no_place: Client) -> None:
+    accepted = make_call(status=CallStatus.ACCEPTED, smsid="SMS-1")
+    unknown = make_call(status=CallStatus.UNKNOWN, smsid="SMS-2")  # charged, its result may come
+    answered = make_call(status=CallStatus.ANSWERED, smsid="SMS-3")
+    rejected = make_call(status=CallStatus.REJECTED, last_error_code="103")
+    pending = make_call(phone=OTHER)
+    no_smsid = make_call(status=CallStatus.ACCEPTED)  # accepted through 124: nothing to ask by
+    selected = [accepted, unknown, answered, rejected, pending, no_smsid]
+    with mock.patch.object(services, "enqueue_refresh", return_value=True) as enqueue:
+        response = run_action(no_place, "refresh_calls", selected, post="yes")
+    [(ids,)] = [c.args for c in enqueue.call_args_list]
+    assert sorted(ids) == sorted([accepted.pk, unknown.pk])
+    assert messages_of(response) == [
+        "2 calls will be asked of eSMS by a worker: their statuses change here within a minute, "
+        "4 skipped: not sent to eSMS yet (1), result already final (2), "
+        "no SMSID from eSMS yet (1)."
+    ]
+
+
+def test_the_refresh_limit_counts_only_the_calls_a_worker_would_ask_about(
+    no_place: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actions, "REFRESH_LIMIT", 2)
+    open_calls = [make_call(status=CallStatus.ACCEPTED, smsid=f"SMS-{i}") for i in (1, 2)]
+    finished = make_call(status=CallStatus.ANSWERED, smsid="SMS-3")
+    with mock.patch.object(services, "enqueue_refresh", return_value=True) as enqueue:
+        run_action(no_place, "refresh_calls", [*open_calls, finished], post="yes")
+        [(ids,)] = [c.args for c in enqueue.call_args_list]
+        assert sorted(ids) == sorted(c.pk for c in open_calls)
+        third = make_call(status=CallStatus.IN_PROGRESS, smsid="SMS-4")
+        response = run_action(no_place, "refresh_calls", [*open_calls, third], post="yes")
+    assert len(enqueue.call_args_list) == 1  # the second selection was refused
+    assert messages_of(response) == [
+        "Select at most 2 calls sent to eSMS at a time: each one is a request."
     ]
 
 

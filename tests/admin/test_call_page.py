@@ -131,6 +131,8 @@ def buttons(html: str) -> set[str]:
         ({"status": CallStatus.PENDING, "attempts": 1}, set()),  # eSMS may have it
         ({"status": CallStatus.ACCEPTED, "smsid": "ab"}, {"refresh_calls"}),
         ({"status": CallStatus.UNKNOWN, "smsid": "ab"}, {"refresh_calls"}),
+        ({"status": CallStatus.IN_PROGRESS, "smsid": "ab"}, {"refresh_calls"}),
+        ({"status": CallStatus.ACCEPTED}, set()),  # accepted through 124: no SMSID to ask by
         ({"status": CallStatus.ANSWERED, "smsid": "ab"}, set()),
         ({"status": CallStatus.REJECTED, "last_error_code": "103"}, {"retry_calls"}),
         ({"status": CallStatus.ERROR, "last_error_code": "timeout"}, {"retry_calls"}),

@@ -11,7 +11,7 @@ import pytest
 from django_esms_voice import services
 from django_esms_voice.esms.payloads import parse_call_result
 from django_esms_voice.exceptions import EsmsTimeout
-from django_esms_voice.models import CallbackEvent
+from django_esms_voice.models import CallbackEvent, VoiceCall
 from django_esms_voice.services import results
 from django_esms_voice.states import CallStatus
 from django_esms_voice.tasks import refresh_statuses_task
@@ -53,6 +53,23 @@ def test_each_call_esms_has_is_asked_and_a_timeout_skips_only_that_call(
     assert CallbackEvent.objects.filter(call_id=first.uuid).count() == 1
     [warning] = caplog.records
     assert f"call {slow.pk} failed" in warning.getMessage()
+
+
+def test_a_call_with_a_final_result_is_not_asked_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    waiting, unknown = accepted_call("SMS-A"), accepted_call("SMS-B", phone="0912345678")
+    answered = accepted_call("SMS-C", phone="0987654321")
+    VoiceCall.objects.filter(pk=unknown.pk).update(status=CallStatus.UNKNOWN)
+    VoiceCall.objects.filter(pk=answered.pk).update(status=CallStatus.NO_ANSWER)  # since selected
+    backend = Scripted(failing=set())
+    monkeypatch.setattr(results, "get_backend", lambda: backend)
+
+    report = services.refresh_statuses([waiting.pk, unknown.pk, answered.pk])
+
+    assert backend.asked == ["SMS-A", "SMS-B"]  # "unknown" awaits its result; "no answer" is one
+    assert (report.asked, report.changed, report.failed) == (2, 2, 0)
+    answered.refresh_from_db()
+    assert answered.status == CallStatus.NO_ANSWER
+    assert not CallbackEvent.objects.filter(call_id=answered.uuid).exists()
 
 
 def test_the_refresh_is_one_message_to_the_worker() -> None:
