@@ -10,6 +10,7 @@ import threading
 import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -98,6 +99,7 @@ class EsmsVoiceClient:
         self.timeout = timeout
         self._local = threading.local()
         self._environments: dict[str, dict[str, Any]] = {}
+        self._prepared_urls: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls) -> EsmsVoiceClient:
@@ -226,8 +228,7 @@ class EsmsVoiceClient:
         started = time.monotonic()
         failure: EsmsTransportError | None = None
         session = self.session
-        prepared = requests.PreparedRequest()
-        prepared.prepare(method, url, headers=session.headers, params=params, json=json_body)
+        prepared = self._prepare(method, url, params, json_body)
         try:
             # Session.send, not Session.request: request() merges cookies, netrc and the
             # proxy environment into every request again, a third of the client's CPU per
@@ -255,6 +256,31 @@ class EsmsVoiceClient:
             return self._json_object(endpoint, response)
         finally:
             logger.debug("eSMS %s: HTTP %s in %.0f ms", endpoint, response.status_code, elapsed_ms)
+
+    def _prepare(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str] | None,
+        json_body: dict[str, str] | None,
+    ) -> requests.PreparedRequest:
+        """Build the request as PreparedRequest.prepare() does, a GET's URL parsed only once."""
+        prepared = requests.PreparedRequest()
+        if json_body is not None or not params:
+            prepared.prepare(method, url, headers=self.session.headers, json=json_body)
+            return prepared
+        # prepare() parses, IDNA-encodes and requotes the whole URL at every call: 0.11 ms,
+        # a fifth of the client's CPU per call. Here the endpoint's URL is prepared once and
+        # the query encoded as prepare() encodes it (urlencode); tests/esms compare the two.
+        base = self._prepared_urls.get(url)
+        if base is None:
+            prepared.prepare_url(url, None)
+            base = self._prepared_urls[url] = str(prepared.url)
+        prepared.method = method
+        prepared.url = f"{base}?{urlencode(params)}"
+        prepared.prepare_headers(self.session.headers)
+        prepared.prepare_cookies(None)
+        return prepared
 
     def _environment(self, url: str) -> dict[str, Any]:
         """Return the proxies and CA bundle the environment sets for a URL, read once."""

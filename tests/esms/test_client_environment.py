@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 from django_esms_voice.esms.client import EsmsVoiceClient
 from django_esms_voice.esms.payloads import RecordCallRequest
@@ -73,3 +74,23 @@ def test_a_redirect_is_followed_as_before(monkeypatch: pytest.MonkeyPatch) -> No
     a_call(client)
 
     assert [r.url for r in adapter.sent][1] == moved
+
+
+@pytest.mark.parametrize(
+    "phone_field",
+    ["0901888484", "Chào anh Bình & chị Chi = 1+1 / 100% ~ ✓", " spaced  out ", "a?b#c"],
+)
+def test_a_request_leaves_exactly_as_requests_would_prepare_it(phone_field: str) -> None:
+    client = new_client()
+    adapter = mount(client).reply(ACCEPTED)
+    params = {"ApiKey": "env-api-key", "SecretKey": "env-secret-key", "Text": phone_field}
+
+    client._get("MakeCallTemplate_V2", {"Text": phone_field})
+
+    expected = requests.PreparedRequest()
+    expected.prepare("GET", BASE + "MakeCallTemplate_V2", headers=client.session.headers)
+    expected.prepare_url(BASE + "MakeCallTemplate_V2", params)
+    (sent,) = adapter.sent
+    assert sent.url == expected.url
+    assert dict(sent.headers) == dict(expected.headers)
+    assert (sent.method, sent.body) == ("GET", None)
