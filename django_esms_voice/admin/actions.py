@@ -33,7 +33,7 @@ from .summaries import (
     status_groups,
 )
 
-#: Status polls (one HTTP request each) one "refresh status" run may make.
+#: Calls one "refresh status" may hand to a worker, which asks eSMS about them one by one.
 REFRESH_LIMIT = 100
 
 
@@ -221,7 +221,10 @@ def refresh_calls(
     if len(ids) > REFRESH_LIMIT:
         modeladmin.message_user(
             request,
-            gettext("Select at most %(max)d calls sent to eSMS at a time: each one is a request.")
+            gettext(
+                "Refresh at most %(max)d calls at a time: a worker asks eSMS about them one "
+                "after another."
+            )
             % {"max": REFRESH_LIMIT},
             messages.ERROR,
         )

@@ -191,7 +191,7 @@ def test_the_refresh_limit_counts_only_the_calls_a_worker_would_ask_about(
         response = run_action(no_place, "refresh_calls", [*open_calls, third], post="yes")
     assert len(enqueue.call_args_list) == 1  # the second selection was refused
     assert messages_of(response) == [
-        "Select at most 2 calls sent to eSMS at a time: each one is a request."
+        "Refresh at most 2 calls at a time: a worker asks eSMS about them one after another."
     ]
 
 
