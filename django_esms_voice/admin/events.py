@@ -1,7 +1,8 @@
 """Callback events: every delivery and status poll as received, read-only; a call's inline.
 
-The one thing done to an event here is to reprocess a failed one (services.reprocess_events),
-with the change permission on callback events.
+An event is what eSMS said: never added, edited or deleted here. The one thing done to one is
+to reprocess it when it failed (services.reprocess_events), with the change permission on
+callback events.
 """
 
 from __future__ import annotations
@@ -148,8 +149,8 @@ class CallbackEventAdmin(_EventAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Events are evidence: only a superuser may delete them."""
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
+        """Never, not even for a superuser: old events are the purge's (esms_voice_purge)."""
+        return False
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         """Whether the user may judge failed events again (the change right on events)."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
 from django_esms_voice.models import CallbackEvent, EventOutcome
-from tests.admin.helpers import login, make_call, staff
+from tests.admin.helpers import action_names, login, make_call, staff
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.admin.urls")]
 
@@ -30,11 +29,26 @@ def test_the_event_admin_is_read_only_and_links_to_the_call(admin_client: Client
     assert list(found.context["cl"].result_list) == [event]
 
 
-def test_only_a_superuser_may_delete_an_event() -> None:
-    event = CallbackEvent.objects.create(outcome=EventOutcome.INVALID)
+def test_an_event_is_never_deleted_not_even_by_a_superuser(admin_client: Client) -> None:
+    event = CallbackEvent.objects.create(call=make_call(), outcome=EventOutcome.INVALID)
+    delete = reverse("admin:esms_voice_callbackevent_delete", args=[event.pk])
+    page = admin_client.get(reverse("admin:esms_voice_callbackevent_change", args=[event.pk]))
+    assert page.status_code == 200
+    assert delete not in page.content.decode()
+    assert "deletelink" not in page.content.decode()
+    assert admin_client.get(delete).status_code == 403
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     user = staff("events", "esms_voice.view_callbackevent", "esms_voice.delete_callbackevent")
-    url = reverse("admin:esms_voice_callbackevent_delete", args=[event.pk])
-    assert login(user).post(url, {"post": "yes"}).status_code == 403
-    admin_user = User.objects.create_superuser("root", password="pw")
-    assert login(admin_user).post(url, {"post": "yes"}).status_code == 302
-    assert not CallbackEvent.objects.exists()
+    assert login(user).post(delete, {"post": "yes"}).status_code == 403
+    assert CallbackEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_the_event_list_offers_no_delete_selected_action(admin_client: Client) -> None:
+    event = CallbackEvent.objects.create(outcome=EventOutcome.INVALID)
+    changelist = reverse("admin:esms_voice_callbackevent_changelist")
+    assert "delete_selected" not in action_names(admin_client.get(changelist))
+    posted = admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"}
+    )
+    assert posted.status_code in (200, 302)
+    assert CallbackEvent.objects.filter(pk=event.pk).exists()
