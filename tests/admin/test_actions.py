@@ -238,7 +238,7 @@ def test_the_retry_confirmation_says_why_and_warns_before_a_refusal_it_would_rep
 ) -> None:
     no_recording = make_call(status=CallStatus.REJECTED, last_error_code="106")
     wrong_number = make_call(phone=OTHER, status=CallStatus.REJECTED, last_error_code="108")
-    timed_out = make_call(phone=THIRD, status=CallStatus.ERROR, last_error_code="EsmsTimeout")
+    timed_out = make_call(phone=THIRD, status=CallStatus.ERROR, last_error_code="timeout")
     response = run_action(op, "retry_calls", [no_recording, wrong_number, timed_out])
     html = response.content.decode()
     assert "1 of these calls was refused for a reason a retry does not fix by itself" in html

@@ -62,11 +62,11 @@ def mixed_campaign(now: dt.datetime = NOW) -> Campaign:
     make_calls(c, 1, CallStatus.FAILED, completed_at=earlier)
     make_calls(c, 2, CallStatus.REJECTED, last_error_code="108", completed_at=recent)
     make_calls(c, 1, CallStatus.REJECTED, last_error_code="99", completed_at=earlier)
-    make_calls(c, 1, CallStatus.ERROR, last_error_code="EsmsTimeout", completed_at=earlier)
+    make_calls(c, 1, CallStatus.ERROR, last_error_code="timeout", completed_at=earlier)
     make_calls(c, 1, CallStatus.UNKNOWN, last_error_code="no_result", completed_at=recent)
     make_calls(c, 5, CallStatus.CANCELED, completed_at=recent)  # not the pace
     make_calls(c, 4, CallStatus.PENDING)
-    make_calls(c, 1, CallStatus.PENDING, last_error_code="EsmsTimeout", attempts=1)
+    make_calls(c, 1, CallStatus.PENDING, last_error_code="timeout", attempts=1)
     make_calls(c, 1, CallStatus.SUBMITTING)
     make_calls(c, 2, CallStatus.ACCEPTED)
     make_calls(c, 1, CallStatus.IN_PROGRESS)
@@ -137,7 +137,7 @@ def test_errors_are_grouped_by_cause_with_what_to_do_most_frequent_first() -> No
     groups = [(g.code, g.count) for g in f.error_groups]
     # The pending call waiting after a timeout is not an error (yet): only refused, given-up
     # and charged-without-result calls.
-    assert groups == [("108", 2), ("99", 1), ("EsmsTimeout", 1), ("no_result", 1)]
+    assert groups == [("108", 2), ("99", 1), ("no_result", 1), ("timeout", 1)]
     code, count, meaning, advice = f.error_groups[0]
     assert (code, count) == ("108", 2)
     assert (meaning, advice) == (ERRORS["108"].meaning, ERRORS["108"].advice)
