@@ -65,3 +65,31 @@ def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[check
             id="esms_voice.W004",
         )
     ]
+
+
+@checks.register(checks.Tags.compatibility)
+def check_task_routes(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when a large batch's place_calls tasks would go to another queue than place_call's.
+
+    A host that routes the tasks by name, listing place_call but not place_calls (new), would
+    send its campaigns to a queue that perhaps no worker reads.
+    """
+    from celery import current_app
+
+    from .services.enqueueing import PLACE_BATCH_TASK, PLACE_TASK
+
+    router = current_app.amqp.router
+    single, batch = (
+        router.route({}, name, (), {})["queue"].name for name in (PLACE_TASK, PLACE_BATCH_TASK)
+    )
+    if single == batch:
+        return []
+    return [
+        checks.Warning(
+            f"Celery routes {PLACE_TASK} to the queue {single!r} but {PLACE_BATCH_TASK} to "
+            f"{batch!r}: the calls of a batch of more than 100 would wait on {batch!r}.",
+            hint=f"Route 'django_esms_voice.*', or add {PLACE_BATCH_TASK!r} to task_routes "
+            "beside the other tasks of the app.",
+            id="esms_voice.W008",
+        )
+    ]

@@ -750,3 +750,40 @@ def test_every_setting_and_check_id_is_documented() -> None:
     used_ids = set(re.findall(r"esms_voice\.[EW]\d{3}", code))
     documented_ids = set(re.findall(r"^\| `(esms_voice\.[EW]\d{3})` \|", docs, flags=re.MULTILINE))
     assert documented_ids == used_ids
+
+
+@pytest.mark.parametrize(
+    ("routes", "warned"),
+    [
+        ({}, False),
+        ({"django_esms_voice.*": {"queue": "voice"}}, False),
+        (
+            {
+                "django_esms_voice.place_call": {"queue": "voice"},
+                "django_esms_voice.enqueue_calls": {"queue": "voice"},
+            },
+            True,
+        ),
+    ],
+)
+def test_a_batch_routed_elsewhere_than_a_single_call_is_a_warning(
+    routes: dict[str, Any], warned: bool
+) -> None:
+    from celery import Celery, current_app
+
+    from django_esms_voice.checks import check_task_routes
+
+    previous = current_app._get_current_object()
+    host = Celery("host")
+    host.conf.task_routes = routes
+    host.set_current()
+    try:
+        messages = check_task_routes()
+    finally:
+        previous.set_current()
+
+    assert [m.id for m in messages] == (["esms_voice.W008"] if warned else [])
+    if warned:
+        assert "'voice'" in messages[0].msg
+        assert "'celery'" in messages[0].msg
+        assert "django_esms_voice.place_calls" in messages[0].hint

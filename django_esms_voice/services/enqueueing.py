@@ -22,6 +22,8 @@ FAN_OUT_CHUNK = 1000
 #: (receiving, acknowledging, tracing) was a third of a worker's CPU per placed call.
 #: A thread places them one after another, so 128 threads still keep 128 calls in flight.
 PLACE_BATCH = 20
+#: Fail fast when the broker is down: the rows are safe and the sweep enqueues them.
+FAIL_FAST = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 
 def is_urgent(purpose: str) -> bool:
@@ -76,8 +78,7 @@ def _publish(call_ids: Sequence[int], *, fan_out: bool, queue: str | None) -> in
                 (chunk if size > 1 else chunk[0],),
                 kwargs={"urgent": queue is not None} if fanning else None,
                 retry=True,
-                # Fail fast when the broker is down: the rows are safe and the sweep enqueues them.
-                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+                retry_policy=FAIL_FAST,
                 **routing,
             )
         except Exception as exc:  # the broker is unreachable; the rows are safe in the DB
@@ -96,6 +97,25 @@ def chunks(items: Sequence[int], size: int) -> list[list[int]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def enqueue_retry(call_id: int, countdown: float) -> None:
-    """Place a call of a batch again after `countdown` seconds, in a place task of its own."""
-    current_app.tasks[PLACE_TASK].apply_async((call_id,), countdown=countdown)
+def enqueue_retry(call_id: int, countdown: float) -> bool:
+    """Place a call of a batch again after `countdown` seconds, in a place task of its own.
+
+    False if the broker is down: the call waits, pending, and the sweep enqueues it then.
+    """
+    try:
+        current_app.tasks[PLACE_TASK].apply_async(
+            (call_id,), countdown=countdown, retry=True, retry_policy=FAIL_FAST
+        )
+    except Exception as exc:  # the broker is unreachable; the row is safe in the DB
+        logger.warning(
+            "Could not enqueue the retry of voice call %s (%s); the sweep will place it.",
+            call_id,
+            type(exc).__name__,
+        )
+        return False
+    return True
+
+
+def requeue_batch(call_ids: Sequence[int]) -> int:
+    """Publish a batch's calls not placed yet again, as a batch of their own."""
+    return _publish(call_ids, fan_out=False, queue=None) if call_ids else 0

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import (
     InterfaceError,
     OperationalError,
@@ -41,7 +42,7 @@ from ..states import CLAIMED, FINAL, CallStatus, released, sources_for
 from . import account, campaigns, claiming, ratelimit
 from .call_updates import update_call
 from .canceling import stop_call
-from .enqueueing import enqueue_calls, enqueue_retry, is_urgent
+from .enqueueing import enqueue_calls, enqueue_retry, is_urgent, requeue_batch
 from .notify import send_status_changed
 
 logger = logging.getLogger(__name__)
@@ -234,12 +235,17 @@ def place_calls(call_ids: Sequence[int]) -> int:
 
     A call that must be tried again later goes to a place task of its own. A call whose
     placement fails unexpectedly (the database gone) is logged and left for the sweep, and
-    the next call is tried: one call's failure does not strand the others.
+    the next call is tried: one call's failure does not strand the others. When the task's
+    soft time limit comes, the calls not placed yet go to a new batch, and the task stops.
     """
     accepted = 0
-    for call_id in call_ids:
+    for index, call_id in enumerate(call_ids):
         try:
             result = place_call(call_id)
+        except SoftTimeLimitExceeded:
+            # This call too: claimed already, the new batch skips it (the sweep resends it).
+            requeue_batch(call_ids[index:])
+            raise
         except Exception as exc:  # the call stays as it was; the sweep finds it
             _release_connection()  # a broken connection is not used for the next call
             logger.error(

@@ -6,12 +6,14 @@ import logging
 from typing import Any
 from unittest import mock
 
+import kombu.exceptions
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
 from django_esms_voice import services
 from django_esms_voice.models import VoiceCall
-from django_esms_voice.services import claiming
+from django_esms_voice.services import claiming, placing
 from django_esms_voice.states import CallStatus
 from django_esms_voice.tasks import enqueue_calls_task, place_calls_task
 from django_esms_voice.testing.simulator import EsmsSimulator, Script
@@ -82,3 +84,43 @@ def test_a_call_that_fails_unexpectedly_does_not_strand_the_rest(
     assert f"Voice call {calls[1].pk} of a batch" in message
     assert "OperationalError" in message
     assert PHONES[1] not in message
+
+
+def test_a_broker_down_for_a_retry_does_not_strand_the_rest_of_the_batch(
+    sim: EsmsSimulator, apply_async: mock.Mock, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = [new_call(phone=phone) for phone in PHONES]
+    sim.script(PHONES[1], Script(failures=["http_500"]))
+    apply_async.side_effect = kombu.exceptions.OperationalError("Connection refused")
+
+    with caplog.at_level(logging.WARNING, logger="django_esms_voice"):
+        assert services.place_calls([c.pk for c in calls]) == 2
+
+    statuses = [VoiceCall.objects.get(pk=c.pk).status for c in calls]
+    assert statuses == [CallStatus.ACCEPTED, CallStatus.PENDING, CallStatus.ACCEPTED]
+    assert apply_async.call_args.kwargs["retry_policy"]["max_retries"] == 1  # fails fast
+    assert any(
+        f"retry of voice call {calls[1].pk}" in r.getMessage() and "sweep" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_at_the_soft_time_limit_the_calls_not_placed_go_to_a_new_batch(
+    sim: EsmsSimulator, apply_async: mock.Mock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = [new_call(phone=phone) for phone in PHONES]
+    real_place_call = placing.place_call
+
+    def place_call(call_id: int) -> Any:
+        if call_id == calls[1].pk:
+            raise SoftTimeLimitExceeded()
+        return real_place_call(call_id)
+
+    monkeypatch.setattr(placing, "place_call", place_call)
+    with pytest.raises(SoftTimeLimitExceeded):
+        services.place_calls([c.pk for c in calls])
+
+    (batch,) = apply_async.batch.call_args_list
+    assert batch.args[0] == ([calls[1].pk, calls[2].pk],)
+    assert VoiceCall.objects.get(pk=calls[0].pk).status == CallStatus.ACCEPTED
+    assert VoiceCall.objects.get(pk=calls[2].pk).status == CallStatus.PENDING  # not sent here
