@@ -948,7 +948,13 @@ def main() -> int:
 def compare(args: argparse.Namespace) -> int:
     """Run the load with this checkout's workers, then with --compare-with's; print both."""
     other = str(Path(args.compare_with).resolve())
-    argv = [a for a in sys.argv[1:] if a != args.compare_with and a != "--compare-with"]
+    argv = []
+    skip = False
+    for arg in sys.argv[1:]:  # every option but --compare-with DIR / --compare-with=DIR
+        if skip or arg.startswith("--compare-with"):
+            skip = not skip and arg == "--compare-with"
+            continue
+        argv.append(arg)
     results: dict[str, dict[str, Any]] = {}
     status = 0
     for label, root in (("this checkout", str(ROOT)), (f"{other}", other)):

@@ -26,6 +26,8 @@ def update_call(call_id: int, values: Mapping[str, Any], statuses: Collection[st
 
     Returns the number of rows changed: 1, or 0 when the call is gone or in another status.
     """
+    if not statuses:
+        return 0  # no status to be in: nothing to change (SQL has no empty IN list)
     db = router.db_for_write(VoiceCall)
     conn = connections[db]
     names = tuple(values)

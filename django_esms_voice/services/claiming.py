@@ -2,8 +2,9 @@
 
 A call with no frequency cap, nearly every call, is claimed in one statement: the UPDATE
 tests every rule of policies.claimable() and that the call has no cap, and returns the row.
-A call with a cap, or one that statement did not claim, takes the locked path: its cap is
-read, its number locked, the calls that went there counted, and then it is claimed.
+When that statement claims nothing, the call's cap is read: a call with a cap takes the
+locked path (its number locked, the calls that went there counted, then the claim); one
+without is tried once more, in case its campaign dropped its cap in between.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def claim(call_id: int) -> VoiceCall | None:
             return call
     capped = policies.claim_cap(call_id)
     if capped is None:
-        # Uncapped: the one-statement claim above already said no (a claim cannot win now).
-        return None if returning else _claim_now(call_id)
+        # No cap now: the one-statement claim said no, unless the call's campaign dropped
+        # its cap in between; one more claim settles it.
+        return _claim_now(call_id)
     phone, cap = capped
     with transaction.atomic(using=db):
         policies.lock_number(phone, db)

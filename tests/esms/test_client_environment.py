@@ -94,3 +94,18 @@ def test_a_request_leaves_exactly_as_requests_would_prepare_it(phone_field: str)
     assert sent.url == expected.url
     assert dict(sent.headers) == dict(expected.headers)
     assert (sent.method, sent.body) == ("GET", None)
+
+
+def test_a_session_cookie_is_sent_and_a_none_value_left_out() -> None:
+    client = new_client()
+    adapter = mount(client).reply(ACCEPTED)
+    client.session.cookies.set("lb", "node-2")  # a load balancer's sticky cookie
+
+    client._get("MakeCallRecord_V2", {"Phone": "0901888484", "Unset": None})  # type: ignore[dict-item]
+
+    (sent,) = adapter.sent
+    assert sent.headers["Cookie"] == "lb=node-2"
+    assert (
+        sent.url
+        == BASE + "MakeCallRecord_V2?ApiKey=env-api-key&SecretKey=env-secret-key&Phone=0901888484"
+    )

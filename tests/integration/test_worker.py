@@ -181,6 +181,7 @@ def test_a_sigkilled_worker_mid_batch_strands_no_call_and_sends_none_twice(
     time.sleep(0.3)  # the batches' next requests are on their way
     first.kill()
     at_kill = statuses()
+    assert "django_esms_voice.place_calls" in harness.logs()  # batches, not a task per call
     # Killed mid-batch: calls done, calls in flight, and calls the batches never reached.
     assert at_kill.get(CallStatus.SUBMITTING, 0) > 0, at_kill
     assert at_kill.get(CallStatus.PENDING, 0) > count // 2, at_kill

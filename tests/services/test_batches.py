@@ -12,7 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
 from django_esms_voice import services
-from django_esms_voice.models import VoiceCall
+from django_esms_voice.models import AccountPause, VoiceCall
 from django_esms_voice.services import claiming, placing
 from django_esms_voice.states import CallStatus
 from django_esms_voice.tasks import enqueue_calls_task, place_calls_task
@@ -124,3 +124,16 @@ def test_at_the_soft_time_limit_the_calls_not_placed_go_to_a_new_batch(
     assert batch.args[0] == ([calls[1].pk, calls[2].pk],)
     assert VoiceCall.objects.get(pk=calls[0].pk).status == CallStatus.ACCEPTED
     assert VoiceCall.objects.get(pk=calls[2].pk).status == CallStatus.PENDING  # not sent here
+
+
+def test_an_account_refusal_mid_batch_sends_no_more_of_it(sim: EsmsSimulator) -> None:
+    calls = [new_call(phone=phone) for phone in PHONES]
+    sim.script(PHONES[1], Script(reject_code="103"))  # the balance ran out
+
+    assert services.place_calls([c.pk for c in calls]) == 1
+
+    # The call refused for the account waits, pending; the next one is not sent at all.
+    statuses = [VoiceCall.objects.get(pk=c.pk).status for c in calls]
+    assert statuses == [CallStatus.ACCEPTED, CallStatus.PENDING, CallStatus.PENDING]
+    assert len(make_call_requests(sim)) == 2
+    assert AccountPause.objects.filter(active=True).count() == 1

@@ -114,3 +114,10 @@ def test_update_call_writes_only_a_call_in_one_of_the_statuses() -> None:
     assert (call.status, call.last_error_code) == (CallStatus.ERROR, "x")
     assert call.variables == secrecy.WIPED  # stored as JSON, read back as the marker
     assert update_call(call.pk + 1000, {"status": CallStatus.ERROR}, [CallStatus.ERROR]) == 0
+
+
+def test_update_call_with_no_status_to_be_in_changes_nothing() -> None:
+    call = new_call()
+
+    assert update_call(call.pk, {"status": CallStatus.ERROR}, []) == 0
+    assert VoiceCall.objects.get(pk=call.pk).status == CallStatus.PENDING

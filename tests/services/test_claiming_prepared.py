@@ -79,3 +79,29 @@ def test_nothing_is_prepared_inside_a_transaction(sim: Any) -> None:
 
     assert placement_statements() == {}
     assert VoiceCall.objects.get(pk=call.pk).status == CallStatus.ACCEPTED
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "message", "lost"),
+    [
+        ("26000", 'prepared statement "_pg3_0" does not exist', True),
+        ("0A000", "cached plan must not change result type", True),
+        ("0A000", "FOR UPDATE is not allowed with aggregate functions", False),
+        ("40001", "could not serialize access", False),
+    ],
+)
+def test_only_a_gone_or_stale_statement_counts_as_lost(
+    sqlstate: str, message: str, lost: bool
+) -> None:
+    from django.db import DatabaseError
+
+    from django_esms_voice.services.pg.prepared import is_lost
+
+    class Cause(Exception):
+        pass
+
+    cause = Cause(message)
+    cause.sqlstate = sqlstate  # type: ignore[attr-defined]
+    error = DatabaseError(message)
+    error.__cause__ = cause
+    assert is_lost(error) is lost

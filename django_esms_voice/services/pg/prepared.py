@@ -29,8 +29,7 @@ DEALLOCATE it did not send) or that a migration in another process made stale ("
 must not change result type"): it would run the dead one on every call. So when the
 statement fails so, psycopg is told to forget what it prepared (it prepares again next
 time), and one warning says what may be wrong. The failed callback itself takes the general
-path and is not lost; a failed claim leaves its call pending, for the next delivery or the
-sweep.
+path and is not lost; a placement's statement runs again, unprepared (run()).
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 logger = logging.getLogger(__name__)
@@ -53,6 +52,15 @@ _T = TypeVar("_T")
 # invalid_sql_statement_name (gone), feature_not_supported ("cached plan must not change
 # result type": a column it returns changed since it was prepared).
 LOST = frozenset({"26000", "0A000"})
+_STALE_PLAN = "cached plan must not change result type"
+
+
+def is_lost(exc: DatabaseError) -> bool:
+    """Whether a statement failed because its prepared form is gone or stale (it never ran)."""
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    # 0A000 is a whole class (feature not supported): only its stale-plan case counts.
+    return sqlstate in LOST and (sqlstate != "0A000" or _STALE_PLAN in str(cause))
 
 
 def may_prepare(conn: BaseDatabaseWrapper) -> bool:
@@ -84,7 +92,7 @@ def preparing(conn: BaseDatabaseWrapper) -> Iterator[None]:
     try:
         yield  # Django wraps the cursors as always: errors, execute_wrapper, the query log
     except DatabaseError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) in LOST:
+        if is_lost(exc):
             _forget(conn)
         raise
     finally:
@@ -97,18 +105,19 @@ def run(
     """Execute a statement, prepared where allowed, and return `read(cursor)`.
 
     In a transaction nothing is prepared: a lost statement would abort the caller's
-    transaction. In autocommit a statement PostgreSQL no longer has (LOST) never ran, so it
-    runs again, unprepared, and psycopg prepares it anew next time.
+    transaction. In autocommit a statement PostgreSQL no longer has (is_lost) never ran, so
+    it runs again, unprepared, and psycopg prepares it anew next time.
     """
-    if not conn.in_atomic_block:
+    if not conn.in_atomic_block and conn.get_autocommit():
         try:
             with preparing(conn), conn.cursor() as cursor:
                 cursor.execute(sql, params)
                 return read(cursor)
         except DatabaseError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) not in LOST:
+            if not is_lost(exc):
                 raise
-    with conn.cursor() as cursor:
+    # As the ORM's update() does: a failure marks the caller's atomic block for rollback.
+    with transaction.mark_for_rollback_on_error(using=conn.alias), conn.cursor() as cursor:
         cursor.execute(sql, params)
         return read(cursor)
 
