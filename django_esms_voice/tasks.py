@@ -32,9 +32,10 @@ def place_call_task(self: Task, call_id: int) -> str | None:
 
 
 @shared_task(name=PLACE_BATCH_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def place_calls_task(call_ids: list[int]) -> int:
+def place_calls_task(call_ids: list[int]) -> str:
     """Place a large batch's calls, a few per message (services.enqueueing.PLACE_BATCH)."""
-    return services.place_calls(call_ids)
+    accepted = services.place_calls(call_ids)
+    return f"{accepted} of {len(call_ids)} calls accepted"  # the worker's log line
 
 
 @shared_task(name=ENQUEUE_TASK, acks_late=True, ignore_result=True)

@@ -14,6 +14,10 @@ from .conftest import Harness, wait_until
 TEMPLATE = "1234"
 #: A place_call task the worker finished, whatever it did (placed, skipped, refused).
 HANDLED = re.compile(r"Task django_esms_voice\.place_call\[[^\]]+\] succeeded")
+#: A batch's task says how many calls it handled: "... succeeded in 2.1s: '3 of 20 calls accepted'".
+BATCH_HANDLED = re.compile(
+    r"Task django_esms_voice\.place_calls\[[^\]]+\] succeeded in [^:]+: '\d+ of (\d+) calls"
+)
 
 
 def rows(count: int, start: int = 0) -> list[dict[str, str]]:
@@ -48,12 +52,14 @@ def placed_more_or_less_than_once(sim: EsmsSimulator, calls: Iterable[VoiceCall]
 
 
 def handled(harness: Harness) -> int:
-    """Return how many place_call tasks the harness's workers finished."""
-    return sum(len(HANDLED.findall(worker.log())) for worker in harness.workers)
+    """Return how many calls the harness's workers finished placing (alone or in a batch)."""
+    logs = [worker.log() for worker in harness.workers]
+    singles = sum(len(HANDLED.findall(log)) for log in logs)
+    return singles + sum(int(n) for log in logs for n in BATCH_HANDLED.findall(log))
 
 
 def wait_handled(harness: Harness, count: int, timeout: float) -> None:
-    """Wait until the workers finished `count` place_call tasks: every message was read."""
+    """Wait until the workers finished placing `count` calls: every message was read."""
     wait_until(
         lambda: handled(harness) >= count,
         timeout,

@@ -42,8 +42,8 @@ def test_the_fan_out_of_a_large_batch_publishes_its_calls_a_batch_to_a_message(
 def test_a_batch_places_each_of_its_calls_once(sim: EsmsSimulator) -> None:
     calls = [new_call(phone=phone) for phone in PHONES]
 
-    assert place_calls_task.run([c.pk for c in calls]) == 3
-    assert place_calls_task.run([c.pk for c in calls]) == 0  # delivered again: none resent
+    assert place_calls_task.run([c.pk for c in calls]) == "3 of 3 calls accepted"
+    assert place_calls_task.run([c.pk for c in calls]) == "0 of 3 calls accepted"  # none resent
 
     assert len(make_call_requests(sim)) == 3
     assert set(VoiceCall.objects.values_list("status", flat=True)) == {CallStatus.ACCEPTED}
