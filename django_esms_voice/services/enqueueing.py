@@ -56,7 +56,9 @@ def enqueue_calls(
     return _publish(call_ids, fan_out=fan_out, queue=queue if urgent else None)
 
 
-def _publish(call_ids: Sequence[int], *, fan_out: bool, queue: str | None) -> int:
+def _publish(
+    call_ids: Sequence[int], *, fan_out: bool, queue: str | None, countdown: float | None = None
+) -> int:
     """Publish the place tasks of these calls (or their fan-out) to `queue`, None the default.
 
     From the fan-out (fan_out=False, in a worker), calls that are not urgent go PLACE_BATCH
@@ -79,6 +81,7 @@ def _publish(call_ids: Sequence[int], *, fan_out: bool, queue: str | None) -> in
                 kwargs={"urgent": queue is not None} if fanning else None,
                 retry=True,
                 retry_policy=FAIL_FAST,
+                countdown=countdown,
                 **routing,
             )
         except Exception as exc:  # the broker is unreachable; the rows are safe in the DB
@@ -102,18 +105,7 @@ def enqueue_retry(call_id: int, countdown: float) -> bool:
 
     False if the broker is down: the call waits, pending, and the sweep enqueues it then.
     """
-    try:
-        current_app.tasks[PLACE_TASK].apply_async(
-            (call_id,), countdown=countdown, retry=True, retry_policy=FAIL_FAST
-        )
-    except Exception as exc:  # the broker is unreachable; the row is safe in the DB
-        logger.warning(
-            "Could not enqueue the retry of voice call %s (%s); the sweep will place it.",
-            call_id,
-            type(exc).__name__,
-        )
-        return False
-    return True
+    return _publish([call_id], fan_out=False, queue=None, countdown=countdown) == 1
 
 
 def requeue_batch(call_ids: Sequence[int]) -> int:

@@ -1,2 +1,3 @@
-"""PostgreSQL-only SQL of the services: the callback fast path and its preparation; the
-reports' date_bin, a campaign's cost and its timeline's bars (each an index range)."""
+"""PostgreSQL-only SQL of the services: the callback fast path, the preparation of the hot
+statements (it, the claim, the answer); the reports' date_bin, a campaign's cost and its
+timeline's bars (each an index range)."""
