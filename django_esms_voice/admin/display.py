@@ -79,6 +79,16 @@ def said(call: VoiceCall) -> str:
     return f"{CallKind(call.kind).label} {call.template_id}" if call.kind else call.template_id
 
 
+#: The kind of call as the list says it: short, so that "Script 2002" stays on one line.
+LIST_KINDS: dict[str, Promise] = {CallKind.RECORD: _("Recording"), CallKind.TEMPLATE: _("Script")}
+
+
+def said_briefly(call: VoiceCall) -> str:
+    """What the call played, for the list: "Script 2002" or "Recording 1234"."""
+    kind = LIST_KINDS.get(call.kind)
+    return f"{kind} {call.template_id}" if kind else call.template_id
+
+
 def outcome(call: VoiceCall) -> str:
     """The call's result in words."""
     return str(OUTCOMES.get(call.status, status_label(call.status)))
@@ -89,6 +99,23 @@ def error_explained(call: VoiceCall) -> SafeString:
     explained = explain(call.last_error_code)
     return format_html(
         "<strong>{}</strong> ({})<br>{}", explained.meaning, call.last_error_code, explained.advice
+    )
+
+
+def error_briefly(call: VoiceCall) -> SafeString | str:
+    """The call's last error for the list: what it means (admin.css cuts it to two lines).
+
+    The whole explanation, its code and what to do, is the title: a mouse-over away.
+    """
+    if not call.last_error_code:
+        return ""
+    explained = explain(call.last_error_code)
+    return format_html(
+        '<span class="esms-voice-error" title="{} ({}). {}">{}</span>',
+        explained.meaning,
+        call.last_error_code,
+        explained.advice,
+        explained.meaning,
     )
 
 
@@ -135,7 +162,7 @@ def moment_field(name: str) -> Any:
     shown.__name__ = f"{name}_shown"
     field = VoiceCall._meta.get_field(name)
     label = field.verbose_name if isinstance(field, models.Field) else name
-    return admin.display(description=label)(shown)
+    return admin.display(description=label, ordering=name)(shown)
 
 
 def price(call: VoiceCall) -> str:
@@ -159,6 +186,27 @@ def status_badge(call: VoiceCall) -> SafeString:
     if call.hold == Hold.CALLING_WINDOW and call.next_attempt_at is not None:
         note = window_note(call.next_attempt_at)
     return format_html('{} <span class="esms-voice-held">{}</span>', badge, note)
+
+
+def status_in_list(call: VoiceCall) -> SafeString:
+    """The list's status: the badge, then how long the call lasted, the key and the price.
+
+    One column instead of four keeps the list within a 1280 px laptop screen; each part stays
+    on one line (admin.css), the call's page shows them under their own names.
+    """
+    parts = [
+        readable.duration(call.duration) if call.duration is not None else "",
+        gettext("key %(key)s") % {"key": call.ivr_pressed} if call.ivr_pressed else "",
+        format_dong(call.price) if call.price is not None else "",
+    ]
+    shown = [part for part in parts if part]
+    if not shown:
+        return status_badge(call)
+    return format_html(
+        '{}<span class="esms-voice-result">{}</span>',
+        status_badge(call),
+        format_html_join(" · ", "<span>{}</span>", ((part,) for part in shown)),
+    )
 
 
 def result_summary(event: CallbackEvent) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
 
 import django_esms_voice
 from django_esms_voice.admin import display, lists
 from django_esms_voice.admin.filters import BatchFilter
+from django_esms_voice.errors import explain
 from django_esms_voice.models import CallbackEvent, CallKind, EventOutcome, EventSource, VoiceCall
 from django_esms_voice.states import CallStatus
 from tests.admin.helpers import (
@@ -54,6 +57,36 @@ def test_the_list_shows_status_badges_filters_and_the_placing_links(admin_client
         "cancel_calls",
         "refresh_calls",
     }
+
+
+def test_the_list_says_what_was_said_and_how_the_call_went_in_short(
+    admin_client: Client, settings: Any
+) -> None:
+    """One short line each, to fit a laptop screen: the kind and id, the duration, key, price."""
+    make_call(
+        kind=CallKind.TEMPLATE,
+        template_id="2002",
+        status=CallStatus.ANSWERED,
+        duration=42,
+        ivr_pressed="1",
+        price=Decimal("1500"),
+    )
+    make_call(phone=OTHER, status=CallStatus.NO_ANSWER)
+
+    html = admin_client.get(changelist_url()).content.decode()
+    assert '<td class="field-said_briefly">Script 2002</td>' in html
+    assert '<td class="field-said_briefly">Recording 1234</td>' in html
+    assert (
+        '<span class="esms-voice-result"><span>42 s</span> · <span>key 1</span> · '
+        "<span>1,500 ₫</span></span>"
+    ) in html
+    assert "Text-to-speech script 2002" not in html  # the long label is the filter's
+
+    settings.LANGUAGE_CODE = "vi"
+    html = admin_client.get(changelist_url()).content.decode()
+    assert '<td class="field-said_briefly">Kịch bản 2002</td>' in html
+    assert '<td class="field-said_briefly">Bản ghi âm 1234</td>' in html
+    assert "<span>42 giây</span> · <span>bấm phím 1</span> · <span>1.500 ₫</span>" in html
 
 
 def test_a_call_charged_with_its_result_unknown_is_shown_and_filtered(admin_client: Client) -> None:
@@ -302,9 +335,13 @@ def test_the_list_explains_each_error_and_filters_by_its_code(admin_client: Clie
 
     html = admin_client.get(changelist_url()).content.decode()
 
-    assert '<span title="timeout">eSMS did not answer in time</span>' in html
-    assert '<small class="esms-voice-error-code">108</small>' in html
-    assert "Phone number has a wrong format" in html
+    # What the error means; on mouse-over, its code and what to do about it.
+    timeout = explain("timeout")
+    assert (
+        f'<span class="esms-voice-error" title="eSMS did not answer in time (timeout). '
+        f'{escape(timeout.advice)}">eSMS did not answer in time</span>'
+    ) in html
+    assert 'title="Phone number has a wrong format (108). ' in html
     assert "?error=http_5xx" in html  # the whole vocabulary is offered, rows or not
     assert "http_5xx · eSMS answered with a server error (HTTP 5xx)" in html
     response = admin_client.get(changelist_url(error="timeout"))
@@ -317,6 +354,7 @@ def test_the_error_column_and_filter_speak_vietnamese(admin_client: Client, sett
     settings.LANGUAGE_CODE = "vi"
     make_call(status=CallStatus.ERROR, last_error_code="http_5xx")
     html = admin_client.get(changelist_url()).content.decode()
-    assert '<span title="http_5xx">Máy chủ eSMS gặp lỗi (HTTP 5xx)</span>' in html
+    assert 'title="Máy chủ eSMS gặp lỗi (HTTP 5xx) (http_5xx). ' in html
+    assert ">Máy chủ eSMS gặp lỗi (HTTP 5xx)</span>" in html
     assert "bad_response · " in html
     assert "eSMS answered with a server error" not in html
