@@ -44,6 +44,8 @@ from typing import Any, TypeVar
 from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from . import pooled
+
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
@@ -57,10 +59,14 @@ _STALE_PLAN = "cached plan must not change result type"
 
 def is_lost(exc: DatabaseError) -> bool:
     """Whether a statement failed because its prepared form is gone or stale (it never ran)."""
-    cause = exc.__cause__
-    sqlstate = getattr(cause, "sqlstate", None)
+    return _is_lost_in_driver(exc.__cause__)
+
+
+def _is_lost_in_driver(error: BaseException | None) -> bool:
+    """is_lost() for psycopg's own error, before Django wraps it."""
+    sqlstate = getattr(error, "sqlstate", None)
     # 0A000 is a whole class (feature not supported): only its stale-plan case counts.
-    return sqlstate in LOST and (sqlstate != "0A000" or _STALE_PLAN in str(cause))
+    return sqlstate in LOST and (sqlstate != "0A000" or _STALE_PLAN in str(error))
 
 
 def may_prepare(conn: BaseDatabaseWrapper) -> bool:
@@ -83,8 +89,7 @@ def preparing(conn: BaseDatabaseWrapper) -> Iterator[None]:
         return
     conn.ensure_connection()
     raw = conn.connection
-    if raw.prepare_threshold is None:
-        raw.prepare_threshold = sys.maxsize  # only what asks for it: prepare=True
+    _allow_preparing(raw)
     cursor = _preparing_cursor()
     if conn.queries_logged:
         cursor = _logged(cursor)
@@ -93,7 +98,7 @@ def preparing(conn: BaseDatabaseWrapper) -> Iterator[None]:
         yield  # Django wraps the cursors as always: errors, execute_wrapper, the query log
     except DatabaseError as exc:
         if is_lost(exc):
-            _forget(conn)
+            _forget(conn.connection, conn.alias)
         raise
     finally:
         raw.cursor_factory = factory
@@ -106,9 +111,19 @@ def run(
 
     In a transaction nothing is prepared: a lost statement would abort the caller's
     transaction. In autocommit a statement PostgreSQL no longer has (is_lost) never ran, so
-    it runs again, unprepared, and psycopg prepares it anew next time.
+    it runs again, unprepared, and psycopg prepares it anew next time. Where Django would
+    only connect and close around it, it runs on a connection borrowed from the pool
+    (services.pg.pooled).
     """
-    if not conn.in_atomic_block and conn.get_autocommit():
+    pool = pooled.borrowable(conn) if may_prepare(conn) else None
+    if pool is not None:
+        try:
+            with pooled.borrowed(conn, pool) as raw:
+                return _run_on(raw, conn.alias, sql, params, read)
+        except DatabaseError as exc:
+            if not is_lost(exc):
+                raise
+    elif not conn.in_atomic_block and conn.get_autocommit():
         try:
             with preparing(conn), conn.cursor() as cursor:
                 cursor.execute(sql, params)
@@ -122,13 +137,32 @@ def run(
         return read(cursor)
 
 
-def _forget(conn: BaseDatabaseWrapper) -> None:
+def _run_on(raw: Any, alias: str, sql: str, params: Sequence[Any], read: Callable[[Any], _T]) -> _T:
+    """Execute a prepared statement on a psycopg connection (one lent by the pool)."""
+    _allow_preparing(raw)
+    try:
+        with _preparing_cursor()(raw) as cursor:
+            cursor.execute(sql, params)
+            return read(cursor)
+    except Exception as exc:
+        if _is_lost_in_driver(exc):
+            _forget(raw, alias)  # before the pool has the connection back
+        raise
+
+
+def _allow_preparing(raw: Any) -> None:
+    """Let psycopg prepare what asks for it (prepare=True) on a connection that prepares nothing."""
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = sys.maxsize  # only what asks for it: Django's cursors never do
+
+
+def _forget(raw: Any, alias: str) -> None:
     """Have psycopg forget the statements it prepared in this session, and say so once."""
     # psycopg has no public call for it; clear() also queues a DEALLOCATE ALL for its next run.
-    manager = getattr(conn.connection, "_prepared", None)
+    manager = getattr(raw, "_prepared", None)
     if manager is not None:
         manager.clear()
-    warn_lost(conn.alias)
+    warn_lost(alias)
 
 
 @functools.cache
