@@ -26,7 +26,15 @@ from .creating import (
     create_calls,
     new_batch_name,
 )
-from .enqueueing import FAN_OUT_ABOVE, FAN_OUT_CHUNK, PLACE_BATCH, enqueue_calls, is_urgent
+from .enqueueing import (
+    FAN_OUT_ABOVE,
+    FAN_OUT_CHUNK,
+    PLACE_BATCH,
+    PLACE_BATCH_SPREAD,
+    calls_per_message,
+    enqueue_calls,
+    is_urgent,
+)
 from .judging import FINGERPRINTS_KEPT, result_fingerprint
 from .operators import AlreadyRetried, Retries, retried, retry_call, retry_calls
 from .placing import PlaceResult, place_call, place_calls, retry_delay
@@ -61,6 +69,7 @@ __all__ = [
     "MAX_RAW_LENGTH",
     "NO_RESULT",
     "PLACE_BATCH",
+    "PLACE_BATCH_SPREAD",
     "PURGE_CHUNK_SIZE",
     "REFRESH_TASK",
     "SWEEP_BATCH_SIZE",
@@ -77,6 +86,7 @@ __all__ = [
     "Retries",
     "RowProblem",
     "SweepReport",
+    "calls_per_message",
     "cancel_call",
     "cancel_calls",
     "cancel_campaign",

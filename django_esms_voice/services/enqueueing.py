@@ -18,10 +18,13 @@ PLACE_BATCH_TASK = "django_esms_voice.place_calls"
 ENQUEUE_TASK = "django_esms_voice.enqueue_calls"
 FAN_OUT_ABOVE = 100  # calls enqueued from the caller's process; more go through a worker
 FAN_OUT_CHUNK = 1000
-#: Calls per place_calls message in a large batch's fan-out: Celery's own work per message
-#: (receiving, acknowledging, tracing) was a third of a worker's CPU per placed call.
-#: A thread places them one after another, so 128 threads still keep 128 calls in flight.
+#: Calls per place_calls message in a large batch's fan-out, at most: Celery's own work per
+#: message (receiving, acknowledging, tracing) was a third of a worker's CPU per placed call.
 PLACE_BATCH = 20
+#: A large batch goes in at least this many messages while each can hold 2 calls or more: a
+#: thread places a message's calls one after another, so fewer messages than threads would
+#: leave threads idle (a gevent worker's 200, the benchmark's 2 x 64).
+PLACE_BATCH_SPREAD = 128
 #: Fail fast when the broker is down: the rows are safe and the sweep enqueues them.
 FAIL_FAST = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
@@ -31,8 +34,17 @@ def is_urgent(purpose: str) -> bool:
     return purpose in voice_settings().urgent_purposes
 
 
+def calls_per_message(calls: int) -> int:
+    """Return how many of a large batch's calls go to one place_calls message (1: a task each)."""
+    return max(1, min(PLACE_BATCH, calls // PLACE_BATCH_SPREAD))
+
+
 def enqueue_calls(
-    call_ids: Sequence[int], *, fan_out: bool = True, urgent: bool | None = None
+    call_ids: Sequence[int],
+    *,
+    fan_out: bool = True,
+    urgent: bool | None = None,
+    per_message: int | None = None,
 ) -> int:
     """Send a place task per call; if the broker is down the sweep enqueues them later.
 
@@ -40,10 +52,11 @@ def enqueue_calls(
     that the request that created it does not wait for thousands of publishes. With
     URGENT_QUEUE set, calls of the URGENT_PURPOSES go to that queue: `urgent` says whether
     all of these are (a caller that knows their purpose), None looks it up (one query).
+    The fan-out's workers get `per_message`: calls_per_message() of the whole batch.
     """
     queue = voice_settings().urgent_queue
     if queue is None or not call_ids:
-        return _publish(call_ids, fan_out=fan_out, queue=None)
+        return _publish(call_ids, fan_out=fan_out, queue=None, per_message=per_message)
     if urgent is None:
         purposes = VoiceCall.objects.filter(pk__in=call_ids).values_list("pk", "purpose")
         found = {pk for pk, purpose in purposes if is_urgent(purpose)}
@@ -52,24 +65,34 @@ def enqueue_calls(
         if sent < len(found):  # the broker is down: the sweep enqueues the rest too
             return sent
         rest = [pk for pk in call_ids if pk not in found]
-        return sent + _publish(rest, fan_out=fan_out, queue=None)
-    return _publish(call_ids, fan_out=fan_out, queue=queue if urgent else None)
+        return sent + _publish(rest, fan_out=fan_out, queue=None, per_message=per_message)
+    queue = queue if urgent else None
+    return _publish(call_ids, fan_out=fan_out, queue=queue, per_message=per_message)
 
 
 def _publish(
-    call_ids: Sequence[int], *, fan_out: bool, queue: str | None, countdown: float | None = None
+    call_ids: Sequence[int],
+    *,
+    fan_out: bool,
+    queue: str | None,
+    countdown: float | None = None,
+    per_message: int | None = None,
 ) -> int:
     """Publish the place tasks of these calls (or their fan-out) to `queue`, None the default.
 
-    From the fan-out (fan_out=False, in a worker), calls that are not urgent go PLACE_BATCH
-    to a message; an urgent call, and a small batch from the caller, one to a message, so
-    that each starts at once on a thread of its own.
+    From the fan-out (fan_out=False, in a worker), calls that are not urgent go
+    `per_message` to a message (calls_per_message() when not given); an urgent call, and a
+    small batch from the caller, one to a message, so that each starts at once on a thread
+    of its own.
     """
     fanning = fan_out and len(call_ids) > FAN_OUT_ABOVE
-    batching = not fan_out and queue is None and PLACE_BATCH > 1 and len(call_ids) > 1
+    if per_message is None:
+        per_message = calls_per_message(len(call_ids))
+    batching = not fan_out and queue is None and per_message > 1 and len(call_ids) > 1
     # By their registered names (tasks.py imports this module; apps.ready imports tasks.py).
     name = ENQUEUE_TASK if fanning else PLACE_BATCH_TASK if batching else PLACE_TASK
-    size = FAN_OUT_CHUNK if fanning else PLACE_BATCH if batching else 1
+    size = FAN_OUT_CHUNK if fanning else per_message if batching else 1
+    fan_out_kwargs = {"urgent": queue is not None, "per_message": per_message}
     task = current_app.tasks[name]
     # queue=None leaves the host's task_routes and default queue in charge.
     routing = {"queue": queue} if queue is not None else {}
@@ -78,7 +101,7 @@ def _publish(
         try:
             task.apply_async(
                 (chunk if size > 1 else chunk[0],),
-                kwargs={"urgent": queue is not None} if fanning else None,
+                kwargs=fan_out_kwargs if fanning else None,
                 retry=True,
                 retry_policy=FAIL_FAST,
                 countdown=countdown,
@@ -110,4 +133,6 @@ def enqueue_retry(call_id: int, countdown: float) -> bool:
 
 def requeue_batch(call_ids: Sequence[int]) -> int:
     """Publish a batch's calls not placed yet again, as a batch of their own."""
-    return _publish(call_ids, fan_out=False, queue=None) if call_ids else 0
+    if not call_ids:
+        return 0
+    return _publish(call_ids, fan_out=False, queue=None, per_message=len(call_ids))

@@ -40,6 +40,18 @@ def statuses() -> dict[str, int]:
     return counts
 
 
+def other_sessions() -> int:
+    """Count the test database's sessions other than this process's (a worker's pool)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return int(cursor.fetchone()[0])
+
+
 def wait_all(harness: Harness, status: str, count: int, timeout: float) -> None:
     """Wait until `count` calls have `status`."""
     wait_until(
@@ -125,6 +137,8 @@ def test_sigkilled_worker_calls_are_placed_exactly_once(harness: Harness) -> Non
     )
     time.sleep(0.3)  # the requests are on their way to the simulator
     first.kill()
+    # A claim the worker sent just before it died still commits: count once its sessions end.
+    wait_until(lambda: other_sessions() == 0, 10, lambda: "the killed worker's sessions stay", 0.02)
     at_kill = statuses()
     assert at_kill.get(CallStatus.SUBMITTING, 0) > 0, at_kill
     assert at_kill.get(CallStatus.ACCEPTED, 0) < len(calls), at_kill
@@ -162,12 +176,12 @@ def test_sigkilled_worker_calls_are_placed_exactly_once(harness: Harness) -> Non
 def test_a_sigkilled_worker_mid_batch_strands_no_call_and_sends_none_twice(
     harness: Harness,
 ) -> None:
-    # More than FAN_OUT_ABOVE calls: a worker fans them out PLACE_BATCH to a message, and
-    # each of its threads places one batch's calls one after another.
+    # More than FAN_OUT_ABOVE calls: a worker fans them out a few to a message (2 of these
+    # 300: services.calls_per_message), and a thread places a message's calls one by one.
     sim = harness.sim
     sim.latency = 1.0
     first = harness.start_worker(concurrency=16)
-    count = 150
+    count = 300
     calls = services.create_calls(
         [{"phone": phone(200 + i), "template_id": TEMPLATE} for i in range(count)],
         batch="sigkill-batches",
@@ -180,6 +194,8 @@ def test_a_sigkilled_worker_mid_batch_strands_no_call_and_sends_none_twice(
     )
     time.sleep(0.3)  # the batches' next requests are on their way
     first.kill()
+    # A claim the worker sent just before it died still commits: count once its sessions end.
+    wait_until(lambda: other_sessions() == 0, 10, lambda: "the killed worker's sessions stay", 0.02)
     at_kill = statuses()
     assert "django_esms_voice.place_calls" in harness.logs()  # batches, not a task per call
     # Killed mid-batch: calls done, calls in flight, and calls the batches never reached.
@@ -188,8 +204,13 @@ def test_a_sigkilled_worker_mid_batch_strands_no_call_and_sends_none_twice(
     time.sleep(sim.latency + 0.5)
     sim.latency = 0.05
 
+    # Swept before a worker is back: a new worker would take the messages the dead one never
+    # received, and their fresh claims would look stuck to a sweep run ahead of time.
+    conf = voice_settings()
+    ahead = dt.timedelta(seconds=max(conf.submit_lease, conf.pending_grace) + 1)
+    report = services.sweep(now=timezone.now() + ahead)
     harness.start_worker(concurrency=16)
-    report = sweep_until_accepted(harness, calls, timeout=90)
+    sweep_until_accepted(harness, calls, timeout=90)
 
     assert len(report.recovered) == at_kill[CallStatus.SUBMITTING]
     assert_placed_once(sim, calls)

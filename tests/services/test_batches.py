@@ -45,12 +45,41 @@ def test_the_fan_out_of_a_large_batch_publishes_its_calls_a_batch_to_a_message(
     rows = [{"phone": f"09{n:08d}", "template_id": "rec-1"} for n in range(45)]
     ids = [c.pk for c in services.create_calls(rows, enqueue=False)]
 
-    assert enqueue_calls_task.run(ids) == 45
+    assert enqueue_calls_task.run(ids, per_message=services.PLACE_BATCH) == 45
 
     batches = [c.args[0][0] for c in apply_async.batch.call_args_list]
     assert [len(b) for b in batches] == [services.PLACE_BATCH, services.PLACE_BATCH, 5]
     assert [pk for b in batches for pk in b] == ids
     assert not apply_async.called  # no call has a place task of its own
+
+
+@pytest.mark.parametrize(
+    ("calls", "per_message"),
+    [(101, 1), (255, 1), (256, 2), (500, 3), (2_000, 15), (2_560, 20), (10_000, 20)],
+)
+def test_a_batch_goes_in_enough_messages_to_keep_the_threads_busy(
+    calls: int, per_message: int
+) -> None:
+    # A thread places a message's calls one after another: 500 calls 20 to a message would
+    # keep 25 threads busy and leave a gevent worker's 200 idle.
+    assert services.PLACE_BATCH_SPREAD == 128
+    assert services.calls_per_message(calls) == per_message
+
+
+def test_the_fan_out_tells_its_workers_how_many_calls_go_to_a_message(
+    apply_async: mock.Mock,
+) -> None:
+    rows = [{"phone": f"09{n:08d}", "template_id": "rec-1"} for n in range(300)]
+    ids = [c.pk for c in services.create_calls(rows, enqueue=False)]
+
+    assert services.enqueue_calls(ids) == 300
+
+    ((chunk,),), options = apply_async.fan_out.call_args
+    assert options["kwargs"] == {"urgent": False, "per_message": 2}
+    assert enqueue_calls_task.run(chunk, **options["kwargs"]) == 300
+    batches = [c.args[0][0] for c in apply_async.batch.call_args_list]
+    assert [len(b) for b in batches] == [2] * 150
+    assert [pk for b in batches for pk in b] == ids
 
 
 def test_a_batch_places_each_of_its_calls_once(sim: EsmsSimulator) -> None:

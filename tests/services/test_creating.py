@@ -195,10 +195,13 @@ def test_a_large_batch_is_fanned_out_through_a_worker(
     assert [len(chunk) for chunk in chunks] == [services.FAN_OUT_CHUNK, services.FAN_OUT_ABOVE]
     assert sorted(pk for chunk in chunks for pk in chunk) == sorted(c.pk for c in created)
 
-    # The worker that runs a chunk publishes its calls PLACE_BATCH to a place_calls message.
-    assert enqueue_calls_task.run(chunks[1]) == services.FAN_OUT_ABOVE
+    # The worker that runs a chunk publishes its calls to place_calls messages, as many to a
+    # message as the whole batch's size allows (8 of its 1,100).
+    options = apply_async.fan_out.call_args_list[1].kwargs["kwargs"]
+    assert options["per_message"] == services.calls_per_message(count) == 8
+    assert enqueue_calls_task.run(chunks[1], **options) == services.FAN_OUT_ABOVE
     batches = [c.args[0][0] for c in apply_async.batch.call_args_list]
-    assert [len(b) for b in batches] == [services.PLACE_BATCH] * 5
+    assert [len(b) for b in batches] == [8] * 12 + [4]
     assert [pk for b in batches for pk in b] == chunks[1]
     assert not apply_async.called
     assert not apply_async.fan_out.call_count > 2  # a worker never fans out again
