@@ -28,6 +28,7 @@ from .campaign_serializers import (
     CampaignSerializer,
     account_state,
 )
+from .language import RequestLanguageMixin
 from .permissions import AccountPermission, CampaignPermission, with_host_defaults
 from .schema import SPECTACULAR
 from .views import VoiceCallPagination
@@ -52,7 +53,10 @@ ACTIONS = {
 
 
 class CampaignViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Campaign]
+    RequestLanguageMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[Campaign],
 ):
     """Campaigns: list, retrieve with their figures, pause, resume, cancel."""
 
@@ -121,7 +125,7 @@ class CampaignViewSet(
         return self._run("cancel")
 
 
-class AccountViewSet(viewsets.ViewSet):
+class AccountViewSet(RequestLanguageMixin, viewsets.ViewSet):
     """The eSMS account: whether placement is paused, why, what to do; resume it."""
 
     if SPECTACULAR:

@@ -16,6 +16,7 @@ from .. import services
 from ..esms.phone import normalize_phone
 from ..exceptions import InvalidPhoneNumber
 from ..models import Suppression
+from .language import RequestLanguageMixin
 from .permissions import SuppressionPermission, with_host_defaults
 from .schema import SPECTACULAR
 from .suppression_serializers import (
@@ -32,7 +33,10 @@ if SPECTACULAR:
 
 
 class SuppressionViewSet(
-    mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet[Suppression]
+    RequestLanguageMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[Suppression],
 ):
     """The suppression list: list, add (one or many), remove by number in any spelling."""
 

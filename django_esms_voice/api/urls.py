@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
 from .campaign_views import AccountViewSet, CampaignViewSet
+from .language import RequestLanguageMixin
 from .schema import SPECTACULAR
 from .suppression_views import SuppressionViewSet
 from .views import VoiceCallViewSet
@@ -45,7 +46,7 @@ def only_this_api(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple
 if SPECTACULAR:
     from drf_spectacular.views import SpectacularAPIView
 
-    class VoiceCallSchemaView(SpectacularAPIView):
+    class VoiceCallSchemaView(RequestLanguageMixin, SpectacularAPIView):
         """The OpenAPI schema of the calls API alone, at the prefix the project chose."""
 
         custom_settings: dict[str, Any] | None = {

@@ -22,6 +22,7 @@ from ..models import CampaignSource, VoiceCall
 from ..states import CANCELABLE
 from . import idempotency
 from .campaign_serializers import campaign_url
+from .language import RequestLanguageMixin
 from .permissions import VoiceCallPermission, with_host_defaults
 from .schema import SPECTACULAR
 from .serializers import (
@@ -51,6 +52,7 @@ class VoiceCallPagination(CursorPagination):
 
 
 class VoiceCallViewSet(
+    RequestLanguageMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
