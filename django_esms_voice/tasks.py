@@ -39,11 +39,9 @@ def place_calls_task(call_ids: list[int]) -> str:
 
 
 @shared_task(name=ENQUEUE_TASK, acks_late=True, ignore_result=True)
-def enqueue_calls_task(
-    call_ids: list[int], urgent: bool | None = None, per_message: int | None = None
-) -> int:
+def enqueue_calls_task(call_ids: list[int], urgent: bool | None = None) -> int:
     """Publish the place task of each call of a large batch, off the creating request."""
-    return services.enqueue_calls(call_ids, fan_out=False, urgent=urgent, per_message=per_message)
+    return services.enqueue_calls(call_ids, fan_out=False, urgent=urgent)
 
 
 @shared_task(name=REFRESH_TASK, ignore_result=True)

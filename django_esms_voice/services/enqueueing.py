@@ -17,7 +17,6 @@ PLACE_TASK = "django_esms_voice.place_call"
 PLACE_BATCH_TASK = "django_esms_voice.place_calls"
 ENQUEUE_TASK = "django_esms_voice.enqueue_calls"
 FAN_OUT_ABOVE = 100  # calls enqueued from the caller's process; more go through a worker
-FAN_OUT_CHUNK = 1000
 #: Calls per place_calls message in a large batch's fan-out, at most: Celery's own work per
 #: message (receiving, acknowledging, tracing) was a third of a worker's CPU per placed call.
 PLACE_BATCH = 20
@@ -25,6 +24,10 @@ PLACE_BATCH = 20
 #: thread places a message's calls one after another, so fewer messages than threads would
 #: leave threads idle (a gevent worker's 200, the benchmark's 2 x 64).
 PLACE_BATCH_SPREAD = 128
+#: Ids per fan-out message, at most. A batch goes in chunks of calls_per_message() x
+#: PLACE_BATCH_SPREAD ids: the worker that publishes a chunk knows only the chunk, and batches
+#: its calls as the whole batch allows (the message is the same as in earlier releases).
+FAN_OUT_CHUNK = PLACE_BATCH * PLACE_BATCH_SPREAD
 #: Fail fast when the broker is down: the rows are safe and the sweep enqueues them.
 FAIL_FAST = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
@@ -40,23 +43,18 @@ def calls_per_message(calls: int) -> int:
 
 
 def enqueue_calls(
-    call_ids: Sequence[int],
-    *,
-    fan_out: bool = True,
-    urgent: bool | None = None,
-    per_message: int | None = None,
+    call_ids: Sequence[int], *, fan_out: bool = True, urgent: bool | None = None
 ) -> int:
     """Send a place task per call; if the broker is down the sweep enqueues them later.
 
-    A large batch is handed to a worker in chunks (one message per FAN_OUT_CHUNK ids), so
+    A large batch is handed to a worker in chunks (FAN_OUT_CHUNK ids at most), so
     that the request that created it does not wait for thousands of publishes. With
     URGENT_QUEUE set, calls of the URGENT_PURPOSES go to that queue: `urgent` says whether
     all of these are (a caller that knows their purpose), None looks it up (one query).
-    The fan-out's workers get `per_message`: calls_per_message() of the whole batch.
     """
     queue = voice_settings().urgent_queue
     if queue is None or not call_ids:
-        return _publish(call_ids, fan_out=fan_out, queue=None, per_message=per_message)
+        return _publish(call_ids, fan_out=fan_out, queue=None)
     if urgent is None:
         purposes = VoiceCall.objects.filter(pk__in=call_ids).values_list("pk", "purpose")
         found = {pk for pk, purpose in purposes if is_urgent(purpose)}
@@ -65,9 +63,8 @@ def enqueue_calls(
         if sent < len(found):  # the broker is down: the sweep enqueues the rest too
             return sent
         rest = [pk for pk in call_ids if pk not in found]
-        return sent + _publish(rest, fan_out=fan_out, queue=None, per_message=per_message)
-    queue = queue if urgent else None
-    return _publish(call_ids, fan_out=fan_out, queue=queue, per_message=per_message)
+        return sent + _publish(rest, fan_out=fan_out, queue=None)
+    return _publish(call_ids, fan_out=fan_out, queue=queue if urgent else None)
 
 
 def _publish(
@@ -81,18 +78,18 @@ def _publish(
     """Publish the place tasks of these calls (or their fan-out) to `queue`, None the default.
 
     From the fan-out (fan_out=False, in a worker), calls that are not urgent go
-    `per_message` to a message (calls_per_message() when not given); an urgent call, and a
-    small batch from the caller, one to a message, so that each starts at once on a thread
-    of its own.
+    calls_per_message() to a message (`per_message` when given); an urgent call, and a small
+    batch from the caller, one to a message, so that each starts at once on a thread of its
+    own.
     """
-    fanning = fan_out and len(call_ids) > FAN_OUT_ABOVE
+    count = len(call_ids)
+    fanning = fan_out and count > FAN_OUT_ABOVE
     if per_message is None:
-        per_message = calls_per_message(len(call_ids))
-    batching = not fan_out and queue is None and per_message > 1 and len(call_ids) > 1
+        per_message = calls_per_message(count)
+    batching = not fan_out and queue is None and per_message > 1 and count > 1
     # By their registered names (tasks.py imports this module; apps.ready imports tasks.py).
     name = ENQUEUE_TASK if fanning else PLACE_BATCH_TASK if batching else PLACE_TASK
-    size = FAN_OUT_CHUNK if fanning else per_message if batching else 1
-    fan_out_kwargs = {"urgent": queue is not None, "per_message": per_message}
+    size = per_message * PLACE_BATCH_SPREAD if fanning else per_message if batching else 1
     task = current_app.tasks[name]
     # queue=None leaves the host's task_routes and default queue in charge.
     routing = {"queue": queue} if queue is not None else {}
@@ -101,7 +98,7 @@ def _publish(
         try:
             task.apply_async(
                 (chunk if size > 1 else chunk[0],),
-                kwargs=fan_out_kwargs if fanning else None,
+                kwargs={"urgent": queue is not None} if fanning else None,
                 retry=True,
                 retry_policy=FAIL_FAST,
                 countdown=countdown,
@@ -110,7 +107,7 @@ def _publish(
         except Exception as exc:  # the broker is unreachable; the rows are safe in the DB
             logger.warning(
                 "Could not enqueue %d voice call(s) (%s); the sweep will place them.",
-                len(call_ids) - enqueued,
+                count - enqueued,
                 type(exc).__name__,
             )
             break

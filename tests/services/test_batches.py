@@ -42,15 +42,25 @@ def fail_for(
 def test_the_fan_out_of_a_large_batch_publishes_its_calls_a_batch_to_a_message(
     apply_async: mock.Mock,
 ) -> None:
-    rows = [{"phone": f"09{n:08d}", "template_id": "rec-1"} for n in range(45)]
-    ids = [c.pk for c in services.create_calls(rows, enqueue=False)]
+    ids = list(range(1, 2_601))  # no query: the ids only go into messages
 
-    assert enqueue_calls_task.run(ids, per_message=services.PLACE_BATCH) == 45
+    assert services.enqueue_calls(ids) == 2_600
 
+    # The creating request cuts the batch into chunks for the workers to publish.
+    chunks = [c.args[0][0] for c in apply_async.fan_out.call_args_list]
+    assert [len(chunk) for chunk in chunks] == [services.FAN_OUT_CHUNK, 40]
+    # The message of earlier releases: a worker not upgraded yet takes it as it is.
+    assert [c.kwargs["kwargs"] for c in apply_async.fan_out.call_args_list] == [
+        {"urgent": False}
+    ] * 2
+    assert enqueue_calls_task.run(chunks[0]) == services.FAN_OUT_CHUNK
     batches = [c.args[0][0] for c in apply_async.batch.call_args_list]
-    assert [len(b) for b in batches] == [services.PLACE_BATCH, services.PLACE_BATCH, 5]
-    assert [pk for b in batches for pk in b] == ids
+    assert [len(b) for b in batches] == [services.PLACE_BATCH] * services.PLACE_BATCH_SPREAD
+    assert [pk for b in batches for pk in b] == chunks[0]
     assert not apply_async.called  # no call has a place task of its own
+    # The rest is too few to batch: a task each, each starting at once on its own thread.
+    assert enqueue_calls_task.run(chunks[1]) == 40
+    assert [c.args[0][0] for c in apply_async.call_args_list] == chunks[1]
 
 
 @pytest.mark.parametrize(
@@ -66,20 +76,21 @@ def test_a_batch_goes_in_enough_messages_to_keep_the_threads_busy(
     assert services.calls_per_message(calls) == per_message
 
 
-def test_the_fan_out_tells_its_workers_how_many_calls_go_to_a_message(
+def test_a_mid_size_batch_goes_in_chunks_its_workers_batch_as_the_whole_allows(
     apply_async: mock.Mock,
 ) -> None:
-    rows = [{"phone": f"09{n:08d}", "template_id": "rec-1"} for n in range(300)]
-    ids = [c.pk for c in services.create_calls(rows, enqueue=False)]
+    ids = list(range(1, 301))
 
     assert services.enqueue_calls(ids) == 300
 
-    ((chunk,),), options = apply_async.fan_out.call_args
-    assert options["kwargs"] == {"urgent": False, "per_message": 2}
-    assert enqueue_calls_task.run(chunk, **options["kwargs"]) == 300
+    chunks = [c.args[0][0] for c in apply_async.fan_out.call_args_list]
+    assert [len(chunk) for chunk in chunks] == [256, 44]  # 2 calls x 128 messages, the rest
+    for chunk in chunks:
+        enqueue_calls_task.run(chunk)
     batches = [c.args[0][0] for c in apply_async.batch.call_args_list]
-    assert [len(b) for b in batches] == [2] * 150
-    assert [pk for b in batches for pk in b] == ids
+    assert [len(b) for b in batches] == [2] * 128
+    singles = [c.args[0][0] for c in apply_async.call_args_list]
+    assert [pk for b in batches for pk in b] + singles == ids
 
 
 def test_a_batch_places_each_of_its_calls_once(sim: EsmsSimulator) -> None:

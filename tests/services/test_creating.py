@@ -184,7 +184,7 @@ def test_create_calls_with_one_invalid_row_creates_nothing() -> None:
 def test_a_large_batch_is_fanned_out_through_a_worker(
     apply_async: mock.Mock, django_capture_on_commit_callbacks: Any
 ) -> None:
-    count = services.FAN_OUT_CHUNK + services.FAN_OUT_ABOVE
+    count = 700  # 5 calls to a message (services.calls_per_message), in chunks of 5 x 128
     rows = [{"phone": f"09{n:08d}", "template_id": "rec-1"} for n in range(count)]
     with django_capture_on_commit_callbacks(execute=True):
         created = services.create_calls(rows, batch="big")
@@ -192,17 +192,14 @@ def test_a_large_batch_is_fanned_out_through_a_worker(
     # The creating request publishes one message per chunk of ids, not one per call.
     assert not apply_async.called
     chunks = [c.args[0][0] for c in apply_async.fan_out.call_args_list]
-    assert [len(chunk) for chunk in chunks] == [services.FAN_OUT_CHUNK, services.FAN_OUT_ABOVE]
+    assert [len(chunk) for chunk in chunks] == [640, 60]
     assert sorted(pk for chunk in chunks for pk in chunk) == sorted(c.pk for c in created)
 
-    # The worker that runs a chunk publishes its calls to place_calls messages, as many to a
-    # message as the whole batch's size allows (8 of its 1,100).
-    options = apply_async.fan_out.call_args_list[1].kwargs["kwargs"]
-    assert options["per_message"] == services.calls_per_message(count) == 8
-    assert enqueue_calls_task.run(chunks[1], **options) == services.FAN_OUT_ABOVE
+    # The worker that runs a chunk publishes its calls 5 to a place_calls message.
+    assert enqueue_calls_task.run(chunks[0]) == 640
     batches = [c.args[0][0] for c in apply_async.batch.call_args_list]
-    assert [len(b) for b in batches] == [8] * 12 + [4]
-    assert [pk for b in batches for pk in b] == chunks[1]
+    assert [len(b) for b in batches] == [5] * 128
+    assert [pk for b in batches for pk in b] == chunks[0]
     assert not apply_async.called
     assert not apply_async.fan_out.call_count > 2  # a worker never fans out again
 
