@@ -100,6 +100,27 @@ def test_an_execute_wrapper_sees_the_claim_and_the_answer(pool: Any, sim: EsmsSi
     assert "RETURNING" not in seen[1]
 
 
+def test_a_tool_that_patched_djangos_cursor_sees_the_claim_and_the_answer(
+    pool: Any, sim: EsmsSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As Sentry's SDK does: it replaces CursorWrapper.execute to record every statement.
+    from django.db.backends.utils import CursorWrapper
+
+    call = new_call()
+    connection.close()
+    seen: list[str] = []
+    real = CursorWrapper.execute
+
+    def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        seen.append(sql)
+        return real(self, sql, params)
+
+    monkeypatch.setattr(CursorWrapper, "execute", execute)
+
+    assert services.place_call(call.pk).status == CallStatus.ACCEPTED
+    assert len(seen) == 2
+
+
 def test_inside_a_transaction_nothing_is_borrowed(pool: Any, sim: EsmsSimulator) -> None:
     call = new_call()
     with transaction.atomic():

@@ -11,7 +11,8 @@ CPU per placed call (docs/benchmarks.md, issue 14).
 Only where Django would add nothing a caller can see: Django's own PostgreSQL backend, not
 a subclass; the thread holds no Django connection and is in no atomic block; AUTOCOMMIT is
 on; the query log is off (DEBUG, ``assertNumQueries``); no ``execute_wrapper`` is installed
-(a host's instrumentation, which must see every statement). Anywhere else the statement
+and Django's cursor methods are Django's own (a host's instrumentation, which must see every
+statement). Anywhere else the statement
 runs through Django's connection, as before (services.pg.prepared.run). A connection the
 pool lends before Django ever handed it out has not been through ``connection_created``;
 these two statements need nothing a receiver of it would set.
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 
 # Django's own backend: a subclass (a multi-tenant schema switcher, a query counter) may do
 # its work in connect() or in its cursors, which borrowing would skip.
@@ -37,6 +39,7 @@ def borrowable(conn: BaseDatabaseWrapper) -> Any | None:
         or conn.connection is not None
         or conn.in_atomic_block
         or conn.execute_wrappers
+        or _cursor_patched()
         or conn.queries_logged
         or not conn.settings_dict["AUTOCOMMIT"]
     ):
@@ -45,6 +48,11 @@ def borrowable(conn: BaseDatabaseWrapper) -> Any | None:
     if pool is None or pool.closed:
         return None  # a closed pool is opened by Django's own connect()
     return pool
+
+
+def _cursor_patched() -> bool:
+    """Whether a tool replaced Django's cursor methods to see every statement (Sentry's SDK)."""
+    return CursorWrapper.execute.__module__ != CursorWrapper.__module__
 
 
 @contextlib.contextmanager
