@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import connections, router, transaction
 
 from ..models import CallbackEvent, VoiceCall
 from ..signals import call_status_changed
@@ -14,10 +14,11 @@ def send_status_changed(call: VoiceCall, old: str, new: str, event: CallbackEven
     def send() -> None:
         call_status_changed.send(sender=VoiceCall, call=call, old=old, new=new, event=event)
 
-    conn = connections[DEFAULT_DB_ALIAS]  # the alias on_commit() below waits on
+    alias = router.db_for_write(VoiceCall)  # where the change was written, and is committed
+    conn = connections[alias]
     if conn.connection is None and not conn.in_atomic_block and conn.settings_dict["AUTOCOMMIT"]:
         # No transaction, so on_commit() would send it at once, after opening a connection
         # only to ask: a placing worker holds none here (services.placing), 0.05 ms a call.
         send()
         return
-    transaction.on_commit(send)
+    transaction.on_commit(send, using=alias)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -111,6 +112,7 @@ def test_a_tool_that_patched_djangos_cursor_sees_the_claim_and_the_answer(
     seen: list[str] = []
     real = CursorWrapper.execute
 
+    @functools.wraps(real)  # Sentry's keeps Django's name and module so
     def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
         seen.append(sql)
         return real(self, sql, params)
@@ -119,6 +121,39 @@ def test_a_tool_that_patched_djangos_cursor_sees_the_claim_and_the_answer(
 
     assert services.place_call(call.pk).status == CallStatus.ACCEPTED
     assert len(seen) == 2
+
+
+def test_a_connection_django_never_handed_out_gets_its_connection_created_receivers_first(
+    sim: EsmsSimulator,
+) -> None:
+    # A host that sets a session setting when Django connects: every statement must run
+    # after it, also on a connection the pool opened that Django has not used yet.
+    connection.close()
+    saved = connection.settings_dict["OPTIONS"]
+    connection.settings_dict["OPTIONS"] = {**saved, "pool": {"min_size": 1, "max_size": 1}}
+    call = new_call()
+    connection.close()
+    connection.close_pool()  # type: ignore[attr-defined]  # a fresh pool, its connection new
+    fresh = connection.pool  # type: ignore[attr-defined]
+    fresh.open(wait=True)
+    timeouts: list[str] = []
+
+    def set_timeout(connection: Any, **kwargs: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = '4321ms'")
+
+    connection_created.connect(set_timeout, weak=False, dispatch_uid="test-timeout")
+    try:
+        assert services.place_call(call.pk).status == CallStatus.ACCEPTED
+        with fresh.connection() as pooled:
+            timeouts.append(pooled.execute("SHOW statement_timeout").fetchone()[0])
+    finally:
+        connection_created.disconnect(dispatch_uid="test-timeout")
+        connection.close()
+        connection.close_pool()  # type: ignore[attr-defined]
+        connection.settings_dict["OPTIONS"] = saved
+
+    assert timeouts == ["4321ms"]  # the pool's one connection went through Django first
 
 
 def test_inside_a_transaction_nothing_is_borrowed(pool: Any, sim: EsmsSimulator) -> None:

@@ -116,14 +116,17 @@ def run(
     (services.pg.pooled).
     """
     pool = pooled.borrowable(conn) if may_prepare(conn) else None
+    lost = False
     if pool is not None:
         try:
             with pooled.borrowed(conn, pool) as raw:
-                return _run_on(raw, conn.alias, sql, params, read)
+                if raw is not None:
+                    return _run_on(raw, conn.alias, sql, params, read)
         except DatabaseError as exc:
             if not is_lost(exc):
                 raise
-    elif not conn.in_atomic_block and conn.get_autocommit():
+            lost = True
+    if not lost and not conn.in_atomic_block and conn.get_autocommit():
         try:
             with preparing(conn), conn.cursor() as cursor:
                 cursor.execute(sql, params)
