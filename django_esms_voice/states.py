@@ -56,6 +56,8 @@ RESULTS = frozenset({CallStatus.ANSWERED, CallStatus.NO_ANSWER, CallStatus.FAILE
 FINAL = frozenset(
     RESULTS | {CallStatus.REJECTED, CallStatus.ERROR, CallStatus.CANCELED, CallStatus.UNKNOWN}
 )
+#: Calls still open: not final (a campaign with none left is completed).
+NOT_FINAL = frozenset(set(CallStatus.values) - FINAL)
 #: Calls eSMS placed and bills for: a result came, or "unknown" (charged, no Price reported).
 BILLABLE = frozenset(RESULTS | {CallStatus.UNKNOWN})
 #: Calls the sweep may poll: eSMS has them and no final result has come.

@@ -18,20 +18,26 @@ from django.utils.translation import gettext, ngettext
 from .. import services
 from ..exceptions import CampaignStateError
 from ..models import Campaign
-from ..services.campaigns import refusal
-from ..states import cancelable
+from ..services.campaigns import complete_campaigns, refusal
+from ..states import CampaignState, cancelable
 from .permissions import can_run_campaigns, can_see_campaigns
 
 
 def get_campaign(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, object_id: str
 ) -> Campaign:
-    """The campaign of the URL, for a user who may see campaigns; 404 when there is none."""
+    """The campaign of the URL, for a user who may see campaigns; 404 when there is none.
+
+    A running one whose calls have all ended is completed first (services.complete_campaigns,
+    the sweep's rule): its page says so, with no pause button, as soon as its last call ends.
+    """
     if not can_see_campaigns(request.user):
         raise PermissionDenied
     campaign = modeladmin.get_object(request, object_id)
     if not isinstance(campaign, Campaign):
         raise Http404(gettext("No campaign with this id."))
+    if campaign.state == CampaignState.RUNNING and complete_campaigns(campaign_ids=[campaign.pk]):
+        campaign.refresh_from_db(fields=["state", "finished_at", "updated_at"])
     return campaign
 
 

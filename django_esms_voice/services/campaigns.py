@@ -24,7 +24,7 @@ from ..policies import check_campaign_open
 from ..states import (
     CANCELABLE_CAMPAIGNS,
     CLAIMABLE,
-    FINAL,
+    NOT_FINAL,
     PAUSABLE_CAMPAIGNS,
     RESUMABLE_CAMPAIGNS,
     CampaignState,
@@ -200,15 +200,32 @@ def cancel_campaign(campaign: Campaign, *, now: dt.datetime | None = None) -> in
     return len(canceled)
 
 
-def complete_campaigns(*, now: dt.datetime | None = None) -> int:
-    """Mark running campaigns whose calls are all final as completed (the sweep runs it)."""
+def complete_campaigns(
+    *, now: dt.datetime | None = None, campaign_ids: Iterable[int] | None = None
+) -> int:
+    """Mark running campaigns whose calls are all final as completed; return how many.
+
+    The one home of the rule. The sweep runs it for every campaign; the admin's campaign list
+    and page run it before they show campaigns (the page for its own, `campaign_ids`), so that
+    a campaign whose last call has ended reads completed there at once, while the callback
+    and placement paths pay no query for it.
+    """
     now = now or timezone.now()
-    open_calls = VoiceCall.objects.filter(campaign=OuterRef("pk")).exclude(status__in=FINAL)
+    # Open: not final, named positively, so that the campaign/status index finds one at once.
+    open_calls = VoiceCall.objects.filter(campaign=OuterRef("pk"), status__in=NOT_FINAL)
     done = Campaign.objects.filter(state=CampaignState.RUNNING).filter(~Exists(open_calls))
+    if campaign_ids is not None:
+        done = done.filter(pk__in=sorted(set(campaign_ids)))
+    # Mostly none is done: one read, no transaction. A done one is then locked and asked again.
+    if not (candidates := list(done.values_list("pk", flat=True))):
+        return 0
+    done = done.filter(pk__in=candidates)
     with transaction.atomic():
         # One that calls are being added to is locked (lock_for_new_calls): left for the next
         # sweep. The others are asked again once locked, seeing calls committed meanwhile.
         ids = list(done.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        if not ids:
+            return 0
         return done.filter(pk__in=ids).update(
             state=CampaignState.COMPLETED, finished_at=now, updated_at=now
         )

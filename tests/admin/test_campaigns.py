@@ -289,9 +289,9 @@ def test_the_page_makes_the_same_few_queries_at_10_and_1000_calls(
         for i in range(count)
     )
     runner.get(campaign_page(c))  # warm the content type cache
-    # session, user, the user's and groups' permissions, the campaign (with its maker), its
-    # figures, its timeline, the account pause banner.
-    with django_assert_num_queries(8):
+    # session, user, the user's and groups' permissions, the campaign (with its maker), whether
+    # it is done (running, calls open: one read), its figures, its timeline, the pause banner.
+    with django_assert_num_queries(9):
         response = runner.get(campaign_page(c))
     assert response.status_code == 200
     total = f"{count:,}"
@@ -422,3 +422,106 @@ def test_the_overview_shows_the_periods_by_campaign_and_purpose(runner: Client) 
     today = runner.get(url, {"period": "today"})
     assert today.context["period"].key == "today"
     assert login(staff("nobody", "auth.view_user")).get(url).status_code == 403
+
+
+# -- a campaign whose last call has ended
+
+
+def accepted(c: Campaign) -> list[VoiceCall]:
+    """Its calls, accepted by eSMS (each its own SMSID), as placing leaves them."""
+    calls = list(c.calls.order_by("pk"))
+    for i, call in enumerate(calls):
+        VoiceCall.objects.filter(pk=call.pk).update(
+            status=CallStatus.ACCEPTED, smsid=f"SMS{i}", attempts=1, submitted_at=timezone.now()
+        )
+        call.smsid = f"SMS{i}"
+    return calls
+
+
+def answer(call: VoiceCall, status: str = "answered") -> None:
+    """eSMS's final callback for the call, through the service the callback view calls."""
+    from django_esms_voice.esms.payloads import parse_call_result
+    from django_esms_voice.models import EventSource
+    from django_esms_voice.testing import callback_params
+
+    fields = callback_params(status=status, reference_id=call.smsid)
+    services.record_result(
+        call_uuid=call.uuid, source=EventSource.CALLBACK, raw="", result=parse_call_result(fields)
+    )
+
+
+def test_the_last_calls_callback_completes_the_campaign_on_its_page_and_the_list(
+    runner: Client,
+) -> None:
+    c = campaign((PHONE, OTHER))
+    first, second = accepted(c)
+    answer(first)
+    answer(second, "no_answer")
+
+    with translation.override("vi"):
+        html = runner.get(campaign_page(c), HTTP_ACCEPT_LANGUAGE="vi").content.decode()
+        completed = str(CampaignState.COMPLETED.label)
+    assert f"esms-voice-state-{CampaignState.COMPLETED}" in html
+    assert completed in html
+    assert campaign_page(c, "pause") not in html  # no Pause button: nothing is calling
+    c.refresh_from_db()
+    assert c.state == CampaignState.COMPLETED
+    assert c.finished_at is not None
+
+
+def test_the_list_shows_completed_once_the_last_call_has_ended(runner: Client) -> None:
+    c = campaign((PHONE,), name="done")
+    busy = campaign((OTHER, THIRD), name="busy")
+    (call,) = accepted(c)
+    answer(call, "failed")
+    answer(accepted(busy)[0])
+
+    html = runner.get(reverse(CHANGELIST)).content.decode()
+    assert html.count(f"esms-voice-state-{CampaignState.COMPLETED}") == 1
+    assert html.count(f"esms-voice-state-{CampaignState.RUNNING}") == 1
+    assert dict(Campaign.objects.values_list("name", "state")) == {
+        "done": CampaignState.COMPLETED,
+        "busy": CampaignState.RUNNING,  # one call still with eSMS
+    }
+
+
+def test_a_campaign_with_one_open_call_left_stays_running(runner: Client) -> None:
+    c = campaign()
+    first, second, _third = accepted(c)
+    answer(first)
+    answer(second, "failed")
+
+    html = runner.get(campaign_page(c)).content.decode()
+    assert f"esms-voice-state-{CampaignState.RUNNING}" in html
+    assert campaign_page(c, "pause") in html
+    assert runner.get(campaign_page(c, "progress")).json()["state"] == CampaignState.RUNNING
+    c.refresh_from_db()
+    assert c.state == CampaignState.RUNNING
+
+
+def test_the_live_counts_say_completed_when_the_last_call_ends(runner: Client) -> None:
+    c = campaign((PHONE,))
+    (call,) = accepted(c)
+    url = campaign_page(c, "progress")
+    assert runner.get(url).json()["state"] == CampaignState.RUNNING
+    answer(call)
+    data = runner.get(url).json()
+    assert data["state"] == CampaignState.COMPLETED  # the page reloads to drop its buttons
+    assert data["open"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("require_postgres")
+def test_the_fast_paths_last_callback_completes_the_campaign_on_its_page(
+    runner: Client,
+) -> None:
+    # Autocommit: the callbacks take PostgreSQL's one-statement path (services/pg/fastpath.py).
+    c = campaign((PHONE, OTHER))
+    first, second = accepted(c)
+    answer(first)
+    answer(second, "no_answer")
+    assert c.calls.filter(status=CallStatus.ACCEPTED).count() == 0
+
+    html = runner.get(campaign_page(c)).content.decode()
+    assert f"esms-voice-state-{CampaignState.COMPLETED}" in html
+    assert campaign_page(c, "pause") not in html

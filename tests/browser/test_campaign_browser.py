@@ -25,7 +25,7 @@ from django.utils.translation import gettext, ngettext
 from django_esms_voice.models import AccountPause, Campaign, VoiceCall
 from django_esms_voice.money import format_dong
 from django_esms_voice.services import exporting
-from django_esms_voice.states import FINAL, CallStatus, Hold
+from django_esms_voice.states import FINAL, CallStatus, CampaignState, Hold
 from django_esms_voice.testing.simulator import Outcome, Script
 from tests.integration.conftest import Harness, wait_until
 
@@ -141,7 +141,13 @@ def test_a_manager_runs_a_campaign_from_call_many(
         timeout=30_000,
     )
 
-    page.reload()
+    # The last call's end completes the campaign: the page reloads itself, says so, and shows
+    # no pause button (nothing is calling any more).
+    page.wait_for_selector("#esms-voice-campaign[data-state='completed']", timeout=30_000)
+    with translation.override(language):
+        completed = str(CampaignState.COMPLETED.label)
+    assert page.inner_text("[data-live='state']").strip() == completed
+    assert page.locator("form[action$='/pause/']").count() == 0
     cost = format_dong(Decimal(PRICE) * 3, language)
     assert cost in page.inner_text(".esms-voice-cost")
     assert page.locator(".esms-voice-timeline-chart rect").count() >= 3
@@ -163,6 +169,7 @@ def test_a_manager_runs_a_campaign_from_call_many(
     page.goto(f"{live_server.url}/admin/esms_voice/campaign/")
     assert "5 / 5" in page.inner_text("#result_list")
     assert cost in page.inner_text("#result_list")
+    assert page.inner_text("#result_list .esms-voice-state").strip() == completed
     screenshot("06-campaign-list")
     page.click("text=" + said(language, "Overview of the calls"))
     page.wait_for_selector(".esms-voice-periods")

@@ -547,3 +547,44 @@ def test_a_campaign_calls_are_being_added_to_is_not_completed(apply_async: mock.
     campaign.refresh_from_db()
     assert campaign.state == CampaignState.RUNNING
     assert services.complete_campaigns() == 0  # its new call is pending
+
+
+@pytest.mark.django_db
+def test_complete_campaigns_of_some_campaigns_leaves_the_others() -> None:
+    shown, shown_calls = campaign_of(1, name="shown")
+    _other, other_calls = campaign_of(1, name="other")
+    busy, busy_calls = campaign_of(2, name="busy")
+    for call in [*shown_calls, *other_calls, busy_calls[0]]:
+        age(call, status=CallStatus.NO_ANSWER)
+    age(busy_calls[1], status=CallStatus.IN_PROGRESS)  # still with eSMS
+
+    assert services.complete_campaigns(campaign_ids=[shown.pk, busy.pk]) == 1
+
+    states = dict(Campaign.objects.values_list("name", "state"))
+    assert states == {
+        "shown": CampaignState.COMPLETED,
+        "other": CampaignState.RUNNING,  # the sweep's, or its own page's
+        "busy": CampaignState.RUNNING,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("require_postgres")
+def test_a_campaign_calls_are_being_added_to_is_not_completed_by_its_page(
+    apply_async: mock.Mock,
+) -> None:
+    campaign, (call,) = campaign_of(1)
+    age(call, status=CallStatus.ANSWERED)
+
+    completed: list[int] = []
+    errors = race(
+        lambda: services.create_calls(batch_rows(2)[1:], campaign=campaign, enqueue=False),
+        lambda: completed.append(services.complete_campaigns(campaign_ids=[campaign.pk])),
+        second_waits=False,
+    )
+
+    assert errors == []
+    assert completed == [0]  # and it did not wait for the new calls' transaction
+    campaign.refresh_from_db()
+    assert campaign.state == CampaignState.RUNNING
+    assert services.complete_campaigns(campaign_ids=[campaign.pk]) == 0  # its new call
