@@ -121,3 +121,18 @@ def test_update_call_with_no_status_to_be_in_changes_nothing() -> None:
 
     assert update_call(call.pk, {"status": CallStatus.ERROR}, []) == 0
     assert VoiceCall.objects.get(pk=call.pk).status == CallStatus.PENDING
+
+
+def test_a_host_database_of_another_kind_still_connects() -> None:
+    # The app notes the PostgreSQL connections Django hands out (services.pg.pooled): a host
+    # with a SQLite database beside them must still connect to it.
+    from django.db.utils import ConnectionHandler
+
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    other = ConnectionHandler({"default": sqlite})["default"]
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+    finally:
+        other.close()

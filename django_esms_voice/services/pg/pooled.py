@@ -40,8 +40,10 @@ _HANDED_OUT: weakref.WeakSet[Any] = weakref.WeakSet()
 
 def _note_handed_out(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
     """Remember a connection Django handed out (a receiver of connection_created)."""
-    if connection.connection is not None:
-        _HANDED_OUT.add(connection.connection)
+    # Only psycopg's are lent, and only they can be weakly referenced (not sqlite3's).
+    if connection.vendor == "postgresql" and connection.connection is not None:
+        with contextlib.suppress(TypeError):  # psycopg2's: never lent either
+            _HANDED_OUT.add(connection.connection)
 
 
 connection_created.connect(_note_handed_out, dispatch_uid="esms_voice.pooled.handed_out")
